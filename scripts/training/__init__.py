@@ -1,0 +1,1 @@
+"""Shared pieces of the cnn-edge training scripts: architectures, data sets, ONNX export."""

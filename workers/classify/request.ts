@@ -1,0 +1,130 @@
+/**
+ * Reading the images of a classify request: the body is one image file, or multipart/form-data
+ * with one or more `image` parts. Every limit is checked before any pixel is decoded.
+ */
+import { IMAGE_MEDIA_TYPES, probeImage, type ImageHeader } from "../images/probe";
+import {
+  ImageTooLargeError,
+  InvalidParameterError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from "../problems/problems";
+import { CLASSIFY_LIMITS } from "./limits";
+
+export interface UploadedImage {
+  /** The part's file name, or "body" for a raw image body. */
+  name: string;
+  bytes: Uint8Array;
+  header: ImageHeader;
+}
+
+const ACCEPTED = [...Object.values(IMAGE_MEDIA_TYPES), "multipart/form-data"];
+
+/**
+ * The media type of a Content-Type header value, lower-cased, without parameters.
+ *
+ * @example
+ * mediaType("Multipart/Form-Data; boundary=x"); // "multipart/form-data"
+ */
+export function mediaType(contentType: string | null | undefined): string {
+  return (contentType ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+/**
+ * Read a body up to `limit` bytes; a longer one is refused as soon as it passes the limit,
+ * whatever its Content-Length said.
+ */
+export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  const tooLarge = () =>
+    new PayloadTooLargeError(`The request body exceeds ${limit} bytes.`, { maxRequestBytes: limit });
+  if (declared > limit) throw tooLarge();
+  if (!request.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = request.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const body = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return body;
+}
+
+/**
+ * Check one encoded image against the byte and pixel limits, from its header alone.
+ *
+ * @example
+ * const image = checkImage("digit.png", bytes); // { name, bytes, header: { format, width, height } }
+ */
+export function checkImage(name: string, bytes: Uint8Array): UploadedImage {
+  const { maxImageBytes, maxImagePixels, maxImageSide } = CLASSIFY_LIMITS;
+  if (bytes.byteLength === 0) throw new InvalidRequestError(`Image '${name}' is empty.`);
+  if (bytes.byteLength > maxImageBytes) {
+    throw new PayloadTooLargeError(`Image '${name}' is ${bytes.byteLength} bytes; the limit is ${maxImageBytes}.`, { maxImageBytes });
+  }
+  const header = probeImage(bytes);
+  const { width, height } = header;
+  if (width * height > maxImagePixels || Math.max(width, height) > maxImageSide) {
+    throw new ImageTooLargeError(
+      `Image '${name}' is ${width}x${height} pixels; the limits are ${maxImagePixels} pixels and ${maxImageSide} per side.`,
+      { maxImagePixels, maxImageSide },
+    );
+  }
+  return { name, bytes, header };
+}
+
+async function readMultipart(body: Uint8Array, contentType: string): Promise<UploadedImage[]> {
+  let form: FormData;
+  try {
+    form = await new Response(body, { headers: { "content-type": contentType } }).formData();
+  } catch {
+    throw new InvalidRequestError("The multipart/form-data body could not be parsed.");
+  }
+  const parts = form.getAll("image");
+  if (parts.length === 0) throw new InvalidRequestError("The form has no 'image' part.");
+  if (parts.length > CLASSIFY_LIMITS.maxImagesPerRequest) {
+    throw new PayloadTooLargeError(`The form has ${parts.length} images; the limit is ${CLASSIFY_LIMITS.maxImagesPerRequest}.`, {
+      maxImagesPerRequest: CLASSIFY_LIMITS.maxImagesPerRequest,
+    });
+  }
+  const images: UploadedImage[] = [];
+  for (const [i, part] of parts.entries()) {
+    if (typeof part === "string") throw new InvalidParameterError("image", `Part ${i} named 'image' is a text field, not a file.`);
+    images.push(checkImage(part.name || `image ${i}`, new Uint8Array(await part.arrayBuffer())));
+  }
+  return images;
+}
+
+/**
+ * The images of a classify request, each probed and checked against the limits.
+ *
+ * @throws UnsupportedMediaTypeError, PayloadTooLargeError, ImageTooLargeError, InvalidRequestError
+ * @example
+ * const images = await readImages(c.req.raw);
+ */
+export async function readImages(request: Request): Promise<UploadedImage[]> {
+  const contentType = request.headers.get("content-type");
+  const type = mediaType(contentType);
+  const isImage = (Object.values(IMAGE_MEDIA_TYPES) as string[]).includes(type);
+  if (!isImage && type !== "multipart/form-data") {
+    const detail = type ? `Content-Type '${type}' is not accepted.` : "The request has no Content-Type.";
+    throw new UnsupportedMediaTypeError(`${detail} Send an image file or multipart/form-data with 'image' parts.`, ACCEPTED);
+  }
+  const body = await readBodyLimited(request, CLASSIFY_LIMITS.maxRequestBytes);
+  if (body.byteLength === 0) throw new InvalidRequestError("The request body is empty.");
+  if (isImage) return [checkImage("body", body)];
+  return readMultipart(body, contentType!);
+}

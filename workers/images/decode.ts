@@ -1,0 +1,85 @@
+/**
+ * Decode PNG, JPEG and WebP to RGBA inside the Worker, with Squoosh's codecs compiled to WASM
+ * (libpng via Rust's png crate, mozjpeg, libwebp). Workers may not compile WASM from bytes at
+ * run time, so each codec's .wasm is imported as a precompiled module (wrangler's CompiledWasm
+ * rule) and handed to the codec's init.
+ */
+import decodePng, { init as initPng } from "@jsquash/png/decode.js";
+import pngWasm from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm?module";
+import decodeJpeg, { init as initJpeg } from "@jsquash/jpeg/decode.js";
+import jpegWasm from "@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm?module";
+import decodeWebp, { init as initWebp } from "@jsquash/webp/decode.js";
+import webpWasm from "@jsquash/webp/codec/dec/webp_dec.wasm?module";
+import { ImageDecodeError } from "../problems/problems";
+import type { ImageFormat, ImageHeader } from "./probe";
+import type { RgbaImage } from "./preprocess";
+
+/** What the codecs return: the shape of the DOM's ImageData. */
+interface DecodedPixels {
+  data: Uint8ClampedArray;
+  width: number;
+  height: number;
+}
+
+// The codecs construct ImageData, which the Workers runtime does not provide.
+const scope = globalThis as { ImageData?: unknown };
+scope.ImageData ??= class implements DecodedPixels {
+  constructor(
+    readonly data: Uint8ClampedArray,
+    readonly width: number,
+    readonly height: number,
+  ) {}
+};
+
+// The Emscripten codecs (jpeg, webp) take a precompiled module and options, though their
+// published typings declare only the options; and they build their .wasm URL from
+// import.meta.url unless told where it is.
+type EmscriptenInit = (module: WebAssembly.Module, options: { locateFile: (path: string) => string }) => Promise<void>;
+const emscriptenOptions = { locateFile: (path: string) => path };
+
+type Decoder = (data: ArrayBuffer) => Promise<DecodedPixels>;
+const decoders = new Map<ImageFormat, Promise<Decoder>>();
+
+function loadDecoder(format: ImageFormat): Promise<Decoder> {
+  switch (format) {
+    case "png":
+      return initPng(pngWasm).then(() => (data) => decodePng(data));
+    case "jpeg":
+      return (initJpeg as unknown as EmscriptenInit)(jpegWasm, emscriptenOptions).then(() => (data) => decodeJpeg(data));
+    case "webp":
+      return (initWebp as unknown as EmscriptenInit)(webpWasm, emscriptenOptions).then(() => (data) => decodeWebp(data));
+  }
+}
+
+function decoderFor(format: ImageFormat): Promise<Decoder> {
+  let decoder = decoders.get(format);
+  if (!decoder) {
+    decoder = loadDecoder(format);
+    decoders.set(format, decoder);
+    decoder.catch(() => decoders.delete(format));
+  }
+  return decoder;
+}
+
+/**
+ * Decode an image whose header has already been checked against the size limits. A codec's
+ * WASM instance is created on its first use and kept for the isolate's life.
+ *
+ * @example
+ * const header = probeImage(bytes);
+ * const image = await decodeImage(bytes, header); // { width, height, data: RGBA bytes }
+ */
+export async function decodeImage(bytes: Uint8Array, header: ImageHeader): Promise<RgbaImage> {
+  const decode = await decoderFor(header.format); // a failure here is the server's, not the image's
+  const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  let decoded: DecodedPixels;
+  try {
+    decoded = await decode(data);
+  } catch (err) {
+    throw new ImageDecodeError(`The ${header.format.toUpperCase()} data is corrupt or truncated (${String(err)}).`);
+  }
+  if (decoded.data.length !== decoded.width * decoded.height * 4) {
+    throw new ImageDecodeError(`The ${header.format.toUpperCase()} decoder returned no RGBA pixels.`);
+  }
+  return { width: decoded.width, height: decoded.height, data: decoded.data };
+}

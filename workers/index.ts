@@ -1,0 +1,33 @@
+/**
+ * cnn-edge: CNN image classifiers served from a Cloudflare Worker with onnxruntime-web.
+ * Each feature lives in its own folder and contributes its routes here.
+ */
+import { Hono } from "hono";
+import { classifyRoutes } from "./classify/routes";
+import type { AppEnv } from "./env";
+import { modelIds } from "./models/catalog";
+import { modelRoutes } from "./models/routes";
+import { MethodNotAllowedError, NotFoundError, problemResponse } from "./problems/problems";
+
+const app = new Hono<AppEnv>();
+
+app.get("/healthz", (c) => c.json({ status: "ok", models: modelIds(), defaultModel: c.env.DEFAULT_MODEL }));
+app.route("/", classifyRoutes);
+app.route("/", modelRoutes);
+
+// Known paths with the wrong method get 405 and an Allow header rather than a bare 404.
+const ROUTE_METHODS: [RegExp, string[]][] = [
+  [/^\/classify$/, ["POST"]],
+  [/^\/v1\/models\/[^/]+\/classify$/, ["POST"]],
+  [/^\/v1\/models(\/[^/]+)?$/, ["GET"]],
+  [/^\/healthz$/, ["GET"]],
+];
+
+app.notFound((c) => {
+  const path = new URL(c.req.url).pathname;
+  const known = ROUTE_METHODS.find(([pattern]) => pattern.test(path));
+  return problemResponse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
+});
+app.onError(problemResponse);
+
+export default app;

@@ -1,0 +1,117 @@
+/**
+ * RFC 9457 problem details. Every client error the API can produce is a named subclass of
+ * `ProblemError`, so a route throws and the app's error handler renders one consistent body.
+ */
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  [extension: string]: unknown;
+}
+
+/**
+ * Base of every error that becomes a problem+json response.
+ *
+ * @example
+ * throw new ProblemError(400, "invalid-parameter", "Invalid parameter", "top_k must be >= 1");
+ */
+export class ProblemError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly slug: string,
+    readonly title: string,
+    detail: string,
+    readonly extensions: Record<string, unknown> = {},
+  ) {
+    super(detail);
+    this.name = new.target.name;
+  }
+
+  toBody(instance?: string): ProblemBody {
+    return {
+      type: `urn:cnn-edge:problem:${this.slug}`,
+      title: this.title,
+      status: this.status,
+      detail: this.message,
+      ...(instance ? { instance } : {}),
+      ...this.extensions,
+    };
+  }
+}
+
+export class InvalidParameterError extends ProblemError {
+  constructor(parameter: string, detail: string) {
+    super(400, "invalid-parameter", "Invalid parameter", detail, { parameter });
+  }
+}
+
+export class InvalidRequestError extends ProblemError {
+  constructor(detail: string) {
+    super(400, "invalid-request", "Invalid request", detail);
+  }
+}
+
+export class UnsupportedMediaTypeError extends ProblemError {
+  constructor(detail: string, accepted: readonly string[]) {
+    super(415, "unsupported-media-type", "Unsupported media type", detail, { accepted });
+  }
+}
+
+export class PayloadTooLargeError extends ProblemError {
+  constructor(detail: string, limit: Record<string, number>) {
+    super(413, "payload-too-large", "Payload too large", detail, { limit });
+  }
+}
+
+export class ImageTooLargeError extends ProblemError {
+  constructor(detail: string, limit: Record<string, number>) {
+    super(413, "image-too-large", "Image too large", detail, { limit });
+  }
+}
+
+export class ImageDecodeError extends ProblemError {
+  constructor(detail: string) {
+    super(422, "image-decode-failed", "Image could not be decoded", detail);
+  }
+}
+
+export class UnknownModelError extends ProblemError {
+  constructor(id: string, available: readonly string[]) {
+    super(404, "unknown-model", "Unknown model", `No model '${id}' is served here.`, { available });
+  }
+}
+
+export class NotFoundError extends ProblemError {
+  constructor(path: string) {
+    super(404, "not-found", "Not found", `No route matches ${path}.`);
+  }
+}
+
+export class MethodNotAllowedError extends ProblemError {
+  constructor(method: string, readonly allowed: readonly string[]) {
+    super(405, "method-not-allowed", "Method not allowed", `${method} is not allowed here; use ${allowed.join(", ")}.`, {
+      allowed,
+    });
+  }
+}
+
+/**
+ * Render any thrown value as problem+json: a `ProblemError` keeps its status; anything else is
+ * an internal error whose details stay in the log, not in the response.
+ */
+export function problemResponse(err: unknown, c: Context): Response {
+  const problem =
+    err instanceof ProblemError
+      ? err
+      : new ProblemError(500, "internal-error", "Internal server error", "The server failed to handle this request.");
+  if (!(err instanceof ProblemError)) console.error("unhandled error", err);
+  const headers: Record<string, string> = { "content-type": PROBLEM_CONTENT_TYPE };
+  if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(", ");
+  return c.body(JSON.stringify(problem.toBody(new URL(c.req.url).pathname)), problem.status, headers);
+}
