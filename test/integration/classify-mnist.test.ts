@@ -3,8 +3,9 @@
  * over HTTP to the built Worker in workerd, held against PyTorch on the same pixels.
  */
 import { join } from "node:path";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeGray, digit, encodeGray, mnistTest } from "../support/mnist";
+import { decodeGray, digit, encodeGray, encoded, mnistTest, type EncodedImage } from "../support/mnist";
 import { ROOT } from "../support/paths";
 import { argmax, maxAbsDiff, torchOnPixels, type TorchOutputs } from "../support/torch";
 import { startWorker, type RunningWorker } from "../support/worker";
@@ -14,7 +15,7 @@ const MODEL_DIR = join(ROOT, "models", "lenet", "1");
 
 interface ClassifyBody {
   model: { id: string; version: number };
-  results: { image: string; format: string; predictions: { label: string; index: number; probability: number }[]; logits: number[] }[];
+  results: { image: string; format: string; width: number; height: number; predictions: { label: string; index: number; probability: number }[]; logits: number[] }[];
   timing: { decodeMs: number; inferenceMs: number; coldStart: boolean };
 }
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => worker?.dispose());
 
-async function postEach(files: Buffer[], type: string): Promise<ClassifyBody[]> {
+async function postEach(files: EncodedImage[], type: string): Promise<ClassifyBody[]> {
   const bodies: ClassifyBody[] = new Array(files.length);
   let next = 0;
   const lane = async () => {
@@ -45,7 +46,7 @@ async function postEach(files: Buffer[], type: string): Promise<ClassifyBody[]> 
   return bodies;
 }
 
-async function postBatches(files: Buffer[], type: string, size: number): Promise<ClassifyBody["results"]> {
+async function postBatches(files: EncodedImage[], type: string, size: number): Promise<ClassifyBody["results"]> {
   const results: ClassifyBody["results"] = [];
   for (let start = 0; start < files.length; start += size) {
     const form = new FormData();
@@ -107,7 +108,34 @@ describe("POST /classify with 1,000 MNIST test digits", () => {
       torch,
     );
     console.log(`JPEG: agreement ${(100 * agreement).toFixed(2)} %, accuracy ${(100 * accuracy).toFixed(2)} %, max |logit diff| ${maxDiff.toExponential(2)}`);
+    expect(maxDiff).toBeLessThan(1e-4);
     expect(agreement).toBeGreaterThanOrEqual(0.999);
     expect(accuracy).toBeGreaterThanOrEqual(0.99);
+  });
+
+  it("lossless WebP gives PyTorch's logits; RGB photos 4x the size are resized and still recognised", async () => {
+    const n = 200;
+    const subset = { ...digits, count: n, pixels: digits.pixels.subarray(0, n * 784) };
+    const webp = await Promise.all(Array.from({ length: n }, (_, i) => encodeGray(digit(digits, i), 28, 28, "webp")));
+    const webpResults = await postBatches(webp, "image/webp", 32);
+    expect(webpResults.every((r) => r.format === "webp")).toBe(true);
+    const torch = torchOnPixels(MODEL_DIR, subset.pixels);
+    expect(compare(webpResults.map((r) => r.logits), torch).maxDiff).toBeLessThan(1e-4);
+
+    const photos = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        encoded(
+          sharp(Buffer.from(digit(digits, i)), { raw: { width: 28, height: 28, channels: 1 } })
+            .resize(112, 112, { kernel: "cubic" })
+            .toColourspace("srgb")
+            .jpeg({ quality: 85 }),
+        ),
+      ),
+    );
+    const photoResults = await postBatches(photos, "image/jpeg", 32);
+    expect(photoResults[0]).toMatchObject({ width: 112, height: 112 });
+    const { accuracy } = compare(photoResults.map((r) => r.logits), torch);
+    console.log(`112x112 RGB JPEG: accuracy ${(100 * accuracy).toFixed(2)} %`);
+    expect(accuracy).toBeGreaterThanOrEqual(0.98);
   });
 });

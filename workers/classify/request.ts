@@ -35,7 +35,7 @@ export function mediaType(contentType: string | null | undefined): string {
  * Read a body up to `limit` bytes; a longer one is refused as soon as it passes the limit,
  * whatever its Content-Length said.
  */
-export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array> {
+export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
   const tooLarge = () =>
     new PayloadTooLargeError(`The request body exceeds ${limit} bytes.`, { maxRequestBytes: limit });
@@ -86,7 +86,7 @@ export function checkImage(name: string, bytes: Uint8Array): UploadedImage {
   return { name, bytes, header };
 }
 
-async function readMultipart(body: Uint8Array, contentType: string): Promise<UploadedImage[]> {
+async function readMultipart(body: Uint8Array<ArrayBuffer>, contentType: string): Promise<UploadedImage[]> {
   let form: FormData;
   try {
     form = await new Response(body, { headers: { "content-type": contentType } }).formData();

@@ -2,7 +2,8 @@
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env";
 import { getModel } from "../models/catalog";
-import { classify, classifyOptions } from "./classify";
+import { classify } from "./classify";
+import { classifyOptions } from "./options";
 import { readImages } from "./request";
 
 async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Response> {
