@@ -70,7 +70,8 @@ describe("bodies that are not decodable images", () => {
     const jpeg = await encodeGray(digit(mnistTest(1), 0), 28, 28, "jpeg");
     const broken = new Uint8Array(500).fill(0x5a);
     broken.set(jpeg.subarray(0, 200));
-    await expectProblem(await post("/classify", broken, "image/jpeg"), 422, "image-decode-failed");
+    const body = await expectProblem(await post("/classify", broken, "image/jpeg"), 422, "image-decode-failed");
+    expect(body.detail).toMatch(/^The JPEG data is corrupt or truncated \(.+\)\.$/);
   });
 });
 

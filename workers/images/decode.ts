@@ -32,10 +32,21 @@ scope.ImageData ??= class implements DecodedPixels {
 };
 
 // The Emscripten codecs (jpeg, webp) take a precompiled module and options, though their
-// published typings declare only the options; and they build their .wasm URL from
-// import.meta.url unless told where it is.
-type EmscriptenInit = (module: WebAssembly.Module, options: { locateFile: (path: string) => string }) => Promise<void>;
-const emscriptenOptions = { locateFile: (path: string) => path };
+// published typings declare only the options; they build their .wasm URL from
+// import.meta.url unless told where it is, and write why a decode failed to stderr, which is
+// kept here for the error the client gets.
+interface EmscriptenOptions {
+  locateFile: (path: string) => string;
+  printErr: (message: string) => void;
+}
+type EmscriptenInit = (module: WebAssembly.Module, options: EmscriptenOptions) => Promise<void>;
+let codecMessage = "";
+const emscriptenOptions: EmscriptenOptions = {
+  locateFile: (path) => path,
+  printErr: (message) => {
+    codecMessage = message;
+  },
+};
 
 type Decoder = (data: ArrayBuffer) => Promise<DecodedPixels>;
 const decoders = new Map<ImageFormat, Promise<Decoder>>();
@@ -73,10 +84,12 @@ export async function decodeImage(bytes: Uint8Array, header: ImageHeader): Promi
   const decode = await decoderFor(header.format); // a failure here is the server's, not the image's
   const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let decoded: DecodedPixels;
+  codecMessage = "";
   try {
     decoded = await decode(data);
   } catch (err) {
-    throw new ImageDecodeError(`The ${header.format.toUpperCase()} data is corrupt or truncated (${String(err)}).`);
+    const reason = codecMessage || String(err);
+    throw new ImageDecodeError(`The ${header.format.toUpperCase()} data is corrupt or truncated (${reason}).`);
   }
   if (decoded.data.length !== decoded.width * decoded.height * 4) {
     throw new ImageDecodeError(`The ${header.format.toUpperCase()} decoder returned no RGBA pixels.`);
