@@ -22,9 +22,9 @@ function newestVersion(modelDir: string): number | undefined {
 
 const entries: string[] = [];
 const imports: string[] = [];
-for (const id of readdirSync(modelsDir).sort()) {
+const modelFolders = readdirSync(modelsDir, { withFileTypes: true }).filter((entry) => entry.isDirectory());
+for (const id of modelFolders.map((entry) => entry.name).sort()) {
   const modelDir = join(modelsDir, id);
-  if (!existsSync(modelDir) || !readdirSync(modelDir, { withFileTypes: true }).some((d) => d.isDirectory())) continue;
   const version = newestVersion(modelDir);
   if (version === undefined) continue;
   const versionDir = join(modelDir, String(version));

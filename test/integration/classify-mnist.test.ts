@@ -71,6 +71,15 @@ function compare(served: number[][], torch: TorchOutputs) {
   return { agreement: agree / served.length, accuracy: correct / served.length, maxDiff };
 }
 
+/** The acceptance bar: PyTorch's logits within 1e-4, its top-1 on >= 99.9 %, >= 99 % accurate. */
+function expectAgreesWithTorch(name: string, served: number[][], torch: TorchOutputs) {
+  const { agreement, accuracy, maxDiff } = compare(served, torch);
+  console.log(`${name}: agreement ${(100 * agreement).toFixed(2)} %, accuracy ${(100 * accuracy).toFixed(2)} %, max |logit diff| ${maxDiff.toExponential(2)}`);
+  expect(maxDiff).toBeLessThan(1e-4);
+  expect(agreement).toBeGreaterThanOrEqual(0.999);
+  expect(accuracy).toBeGreaterThanOrEqual(0.99);
+}
+
 describe("POST /classify with 1,000 MNIST test digits", () => {
   it("PNG, one request per image: logits equal PyTorch's within 1e-4, >= 99 % accurate", async () => {
     const files = await Promise.all(Array.from({ length: COUNT }, (_, i) => encodeGray(digit(digits, i), 28, 28, "png")));
@@ -85,17 +94,14 @@ describe("POST /classify with 1,000 MNIST test digits", () => {
       expect(first!.probability).toBeGreaterThanOrEqual(rest[0]!.probability);
       expect(body.timing.decodeMs).toBeGreaterThanOrEqual(0);
     }
-    const { agreement, accuracy, maxDiff } = compare(
+    expectAgreesWithTorch(
+      "PNG",
       bodies.map((b) => b.results[0]!.logits),
       torch,
     );
-    console.log(`PNG: agreement ${(100 * agreement).toFixed(2)} %, accuracy ${(100 * accuracy).toFixed(2)} %, max |logit diff| ${maxDiff.toExponential(2)}`);
-    expect(maxDiff).toBeLessThan(1e-4);
-    expect(agreement).toBeGreaterThanOrEqual(0.999);
-    expect(accuracy).toBeGreaterThanOrEqual(0.99);
   });
 
-  it("JPEG, multipart batches of 25: agrees with PyTorch on the decoded pixels, >= 99 % accurate", async () => {
+  it("JPEG, multipart batches of 25: logits equal PyTorch's on the decoded pixels within 1e-4, >= 99 % accurate", async () => {
     const files = await Promise.all(Array.from({ length: COUNT }, (_, i) => encodeGray(digit(digits, i), 28, 28, "jpeg")));
     const results = await postBatches(files, "image/jpeg", 25);
     const decoded = new Uint8Array(COUNT * 784);
@@ -103,14 +109,11 @@ describe("POST /classify with 1,000 MNIST test digits", () => {
     const torch = torchOnPixels(MODEL_DIR, decoded);
 
     expect(results.map((r) => r.image)).toEqual(Array.from({ length: COUNT }, (_, i) => `digit-${i}`));
-    const { agreement, accuracy, maxDiff } = compare(
+    expectAgreesWithTorch(
+      "JPEG",
       results.map((r) => r.logits),
       torch,
     );
-    console.log(`JPEG: agreement ${(100 * agreement).toFixed(2)} %, accuracy ${(100 * accuracy).toFixed(2)} %, max |logit diff| ${maxDiff.toExponential(2)}`);
-    expect(maxDiff).toBeLessThan(1e-4);
-    expect(agreement).toBeGreaterThanOrEqual(0.999);
-    expect(accuracy).toBeGreaterThanOrEqual(0.99);
   });
 
   it("lossless WebP gives PyTorch's logits; RGB photos 4x the size are resized and still recognised", async () => {
