@@ -143,6 +143,7 @@ def main():
             "mean": [MNIST_MEAN],
             "std": [MNIST_STD],
             "polarity": "light digit on dark background, as in MNIST",
+            "resize": "stretch",
         },
         "embeddingSize": LeNet.embedding_size,
         "metrics": {

@@ -2,6 +2,8 @@
 export interface Env {
   /** Model id that POST /classify uses when the request names none. */
   DEFAULT_MODEL: string;
+  /** Model artifacts too large to bundle, at models/<id>/<version>/<file> (npm run models:upload). */
+  MODELS: R2Bucket;
 }
 
 export type AppEnv = { Bindings: Env };

@@ -5,13 +5,26 @@
 import { Hono } from "hono";
 import { classifyRoutes } from "./classify/routes";
 import type { AppEnv } from "./env";
+import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
+import { onnxRuntimeHeapBytes, residentModels } from "./inference/onnx-session";
 import { modelIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
 import { MethodNotAllowedError, NotFoundError, problemResponse } from "./problems/problems";
 
 const app = new Hono<AppEnv>();
 
-app.get("/healthz", (c) => c.json({ status: "ok", models: modelIds(), defaultModel: c.env.DEFAULT_MODEL }));
+app.get("/healthz", (c) =>
+  c.json({
+    status: "ok",
+    models: modelIds(),
+    defaultModel: c.env.DEFAULT_MODEL,
+    memory: {
+      onnxRuntimeHeapBytes: onnxRuntimeHeapBytes(),
+      modelBudgetBytes: MODEL_MEMORY_BUDGET_BYTES,
+      residentModels: residentModels(),
+    },
+  }),
+);
 app.route("/", classifyRoutes);
 app.route("/", modelRoutes);
 

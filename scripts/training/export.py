@@ -8,12 +8,15 @@ Layout (one folder per model, one subfolder per version, artifact and manifest s
 import datetime
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 
 import onnx
 import torch
 
 from .architectures import build, parameter_count
+from .datasets import REPO
+from .quantize import load_quantized_state
 
 OPSET = 17
 INPUT_NAME = "input"
@@ -48,25 +51,37 @@ def export_onnx(model: torch.nn.Module, input_shape: list[int], path: Path) -> N
 def load_checkpoint(model_dir: Path) -> tuple[torch.nn.Module, dict]:
     """Rebuild the PyTorch model of a model folder from its manifest and state_dict."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
+    architecture = manifest["architecture"]
     model = build(
-        manifest["architecture"]["name"],
+        architecture["name"],
+        flip_average=architecture.get("flipAverage", False),
         channels=manifest["input"]["channels"],
         classes=len(manifest["labels"]),
+        **architecture.get("options", {}),
     )
-    model.load_state_dict(torch.load(model_dir / "model.pt", map_location="cpu"))
+    state = torch.load(model_dir / "model.pt", map_location="cpu")
+    if "quantization" in manifest:
+        state = load_quantized_state(state, model)
+    model.load_state_dict(state)
     return model.eval(), manifest
 
 
-def write_model_folder(model: torch.nn.Module, out_dir: Path, manifest: dict) -> dict:
+def write_model_folder(model: torch.nn.Module, out_dir: Path, manifest: dict, rewrite=None, state: dict | None = None) -> dict:
     """Write model.pt, model.onnx and manifest.json into out_dir; return the full manifest.
 
     `manifest` carries what only the training script knows (id, labels, metrics, settings);
-    this fills in what is measured from the artifact itself."""
+    this fills in what is measured from the artifact itself. `rewrite`, if given, transforms the
+    exported onnx.ModelProto (quantisation) before it is written and hashed; `state`, if given,
+    is saved as model.pt in place of the model's own state_dict (a quantised model's compact one)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out_dir / "model.pt")
+    torch.save(state if state is not None else model.state_dict(), out_dir / "model.pt")
     onnx_path = out_dir / "model.onnx"
     inp = manifest["input"]
     export_onnx(model, [inp["channels"], inp["height"], inp["width"]], onnx_path)
+    if rewrite:
+        graph = rewrite(onnx.load(str(onnx_path)))
+        onnx.checker.check_model(graph, full_check=True)
+        onnx.save(graph, str(onnx_path))
 
     full = {
         **manifest,
@@ -84,4 +99,14 @@ def write_model_folder(model: torch.nn.Module, out_dir: Path, manifest: dict) ->
         "exportedAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (out_dir / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
-    return full
+    return measure_serving(out_dir)
+
+
+def measure_serving(out_dir: Path) -> dict:
+    """Add the manifest's `serving` section (memory in onnxruntime-web, servable or not) with
+    scripts/measure-serving-memory.ts, run by the project's own Node; return the manifest."""
+    node = REPO / "node_modules" / ".bin" / "node"
+    if not node.exists():
+        raise SystemExit(f"{node} is missing: run `npm ci` first, the export measures the model with onnxruntime-web")
+    subprocess.run([str(node), str(REPO / "scripts" / "measure-serving-memory.ts"), str(out_dir)], check=True)
+    return json.loads((out_dir / "manifest.json").read_text())

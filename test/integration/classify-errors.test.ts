@@ -2,6 +2,7 @@
 import { request } from "node:http";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { discoverModels } from "../../scripts/model-repository.ts";
 import { digit, encodeGray, encoded, mnistTest, type EncodedImage } from "../support/mnist";
 import { startWorker, type RunningWorker } from "../support/worker";
 
@@ -162,7 +163,7 @@ describe("parameters and models", () => {
 
   it("404 for an unknown model, listing the served ones", async () => {
     const body = await expectProblem(await post("/v1/models/alexnet/classify", png, "image/png"), 404, "unknown-model");
-    expect(body.available).toEqual(["lenet"]);
+    expect(body.available).toEqual(discoverModels().map((m) => m.id));
     await expectProblem(await post("/classify?model=alexnet", png, "image/png"), 404, "unknown-model");
     await expectProblem(await worker.fetch("/v1/models/alexnet"), 404, "unknown-model");
   });

@@ -1,10 +1,13 @@
 /**
- * The README's promise: `npm start` serves the committed model with nothing else set up, and
- * extra arguments pass through to wrangler dev.
+ * The README's promise: `npm start` serves every committed model with nothing else set up (it
+ * puts the R2-served artifacts into wrangler's local bucket first), and extra arguments pass
+ * through to wrangler dev.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { afterAll, expect, it } from "vitest";
+import { discoverModels } from "../../scripts/model-repository.ts";
+import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { ROOT } from "../support/paths";
 
@@ -35,7 +38,7 @@ function waitForReady(child: ChildProcess, port: number): Promise<void> {
   });
 }
 
-it("npm start -- --port N serves /classify on 127.0.0.1:N", async () => {
+it("npm start -- --port N serves /classify on 127.0.0.1:N, R2-served models included", async () => {
   const port = await freePort();
   server = spawn("npm", ["start", "--", "--port", String(port), "--ip", "127.0.0.1"], {
     cwd: ROOT,
@@ -50,4 +53,14 @@ it("npm start -- --port N serves /classify on 127.0.0.1:N", async () => {
   const body = (await res.json()) as { results: { predictions: { label: string; probability: number }[] }[] };
   expect(body.results[0]!.predictions[0]).toMatchObject({ label: "2" });
   expect(body.results[0]!.predictions[0]!.probability).toBeGreaterThan(0.9);
+
+  for (const model of discoverModels().filter((m) => m.source.kind === "r2" && m.manifest.serving.servable)) {
+    const jpeg = cifarValidation(1)[0]!.bytes;
+    const served = await fetch(`http://127.0.0.1:${port}/v1/models/${model.id}/classify`, {
+      method: "POST",
+      headers: { "content-type": "image/jpeg" },
+      body: jpeg,
+    });
+    expect(served.status).toBe(200);
+  }
 });

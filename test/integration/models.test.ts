@@ -2,12 +2,15 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { discoverModels } from "../../scripts/model-repository.ts";
+import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { ROOT } from "../support/paths";
 import { startWorker, type RunningWorker } from "../support/worker";
 
 let worker: RunningWorker;
 const manifest = JSON.parse(readFileSync(join(ROOT, "models", "lenet", "1", "manifest.json"), "utf8"));
+const repository = discoverModels();
 
 beforeAll(async () => {
   worker = await startWorker();
@@ -18,13 +21,19 @@ describe("model routes", () => {
   it("GET /healthz names the served models", async () => {
     const res = await worker.fetch("/healthz");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "ok", models: ["lenet"], defaultModel: "lenet" });
+    expect(await res.json()).toEqual({
+      status: "ok",
+      models: repository.map((m) => m.id),
+      defaultModel: "lenet",
+      memory: { onnxRuntimeHeapBytes: expect.any(Number), modelBudgetBytes: 96 * 2 ** 20, residentModels: expect.any(Array) },
+    });
   });
 
   it("GET /v1/models summarises every model discovered under models/", async () => {
     const body = (await (await worker.fetch("/v1/models")).json()) as { default: string; models: Record<string, unknown>[] };
     expect(body.default).toBe("lenet");
-    expect(body.models).toEqual([
+    expect(body.models.map((m) => m.id)).toEqual(repository.map((m) => m.id));
+    expect(body.models).toContainEqual(
       expect.objectContaining({
         id: "lenet",
         version: manifest.version,
@@ -32,12 +41,14 @@ describe("model routes", () => {
         input: { channels: 1, height: 28, width: 28 },
         metrics: manifest.metrics,
         bytes: manifest.artifact.bytes,
+        servable: true,
+        memoryBytes: manifest.serving.memoryBytes,
       }),
-    ]);
+    );
   });
 
   it("GET /v1/models/{id} returns the manifest committed beside the artifact", async () => {
-    expect(await (await worker.fetch("/v1/models/lenet")).json()).toEqual(manifest);
+    for (const model of repository) expect(await (await worker.fetch(`/v1/models/${model.id}`)).json()).toEqual(model.manifest);
   });
 
   it("the committed manifest reports a test accuracy of at least 99.2 %", () => {
@@ -61,5 +72,63 @@ describe("sessions", () => {
     } finally {
       await fresh.dispose();
     }
+  });
+});
+
+describe("artifacts in R2", () => {
+  const r2Model = repository.find((model) => model.source.kind === "r2" && model.manifest.serving.servable)!;
+
+  it("a model too large for the bundle is served from R2", () => {
+    expect(r2Model).toBeDefined();
+    expect(r2Model.manifest.artifact.bytes).toBeGreaterThan(4 * 1024 * 1024);
+  });
+
+  it("503 model-unavailable, not a crash, when the artifact was never uploaded; then served once it is", async () => {
+    const fresh = await startWorker({ emptyBucket: true });
+    try {
+      const jpeg = cifarValidation(1)[0]!.bytes;
+      const classify = () =>
+        fresh.fetch(`/v1/models/${r2Model.id}/classify`, { method: "POST", headers: { "content-type": "image/jpeg" }, body: jpeg });
+      const missing = await classify();
+      expect(missing.status).toBe(503);
+      expect(missing.headers.get("content-type")).toBe("application/problem+json");
+      expect(((await missing.json()) as { detail: string }).detail).toMatch(/npm run models:upload/);
+
+      await fresh.bucket.put(r2Model.source.kind === "r2" ? r2Model.source.key : "", new Uint8Array(1024));
+      const corrupt = await classify();
+      expect(corrupt.status).toBe(503);
+      expect(((await corrupt.json()) as { detail: string }).detail).toMatch(/sha256 .* not the manifest's/);
+
+      await fresh.bucket.put(r2Model.source.kind === "r2" ? r2Model.source.key : "", readFileSync(r2Model.artifactPath));
+      expect((await classify()).status).toBe(200);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+});
+
+describe("models too large for a Worker isolate", () => {
+  const unservable = repository.filter((model) => !model.manifest.serving.servable);
+
+  it("the repository lists the fp32 VGGish and ResNet-50 as not servable, each with a servable quantised variant", () => {
+    expect(unservable.map((model) => model.id).sort()).toEqual(["resnet50", "vggish"]);
+    for (const model of unservable) {
+      expect(model.manifest.serving.memoryBytes).toBeGreaterThan(96 * 2 ** 20);
+      const variants = repository.filter((other) => (other.manifest.quantization as { from?: string } | undefined)?.from === `${model.id} v${model.version}`);
+      expect(variants.some((variant) => variant.manifest.serving.servable)).toBe(true);
+    }
+  });
+
+  it.each(unservable.map((model) => [model.id] as const))("POST /v1/models/%s/classify is refused with 422 model-not-servable", async (id) => {
+    const jpeg = cifarValidation(1)[0]!.bytes;
+    const res = await worker.fetch(`/v1/models/${id}/classify`, { method: "POST", headers: { "content-type": "image/jpeg" }, body: jpeg });
+    expect(res.status).toBe(422);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    const body = (await res.json()) as { type: string; detail: string; alternatives: string[]; memoryBytes: number };
+    expect(body.type).toBe("urn:cnn-edge:problem:model-not-servable");
+    expect(body.detail).toMatch(new RegExp(`Serving '${id}' takes \\d+ MiB; a model may use 96 MiB .* Use ${id}-int\\d`));
+    expect(body.alternatives.length).toBeGreaterThan(0);
+    const health = (await (await worker.fetch("/healthz")).json()) as { memory: { residentModels: string[] } };
+    expect(health.memory.residentModels.some((key) => key.startsWith(`${id}@`))).toBe(false);
   });
 });

@@ -1,15 +1,19 @@
 /**
  * The built Worker (wrangler's deploy bundle, see global-setup.ts) running in workerd through
- * Miniflare, with the bindings wrangler.toml declares, reached over real HTTP.
+ * Miniflare, with the bindings wrangler.toml declares, reached over real HTTP. Its R2 bucket
+ * is in memory and holds the repository's R2-served artifacts, as `npm start` would upload them.
  */
-import { readdirSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { extname, join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { discoverModels } from "../../scripts/model-repository.ts";
 import { BUILD_DIR, ROOT } from "./paths";
 
 export interface RunningWorker {
   url: URL;
+  /** The Worker's MODELS bucket. */
+  bucket: Awaited<ReturnType<Miniflare["getR2Bucket"]>>;
   fetch(path: string, init?: RequestInit): Promise<Response>;
   dispose(): Promise<void>;
 }
@@ -23,7 +27,11 @@ function bundleModules() {
     .map((file) => ({ type: MODULE_TYPES[extname(file) as keyof typeof MODULE_TYPES], path: join(BUILD_DIR, file) }));
 }
 
-export async function startWorker(): Promise<RunningWorker> {
+/**
+ * Start the built Worker. Its MODELS bucket holds the repository's R2 artifacts, unless
+ * `emptyBucket` asks for a deployment that forgot to upload them.
+ */
+export async function startWorker({ emptyBucket = false } = {}): Promise<RunningWorker> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const mf = new Miniflare({
     ...workerOptions,
@@ -37,8 +45,13 @@ export async function startWorker(): Promise<RunningWorker> {
     cf: false,
   } as ConstructorParameters<typeof Miniflare>[0]);
   const url = await mf.ready;
+  const bucket = await mf.getR2Bucket("MODELS");
+  for (const model of emptyBucket ? [] : discoverModels()) {
+    if (model.source.kind === "r2") await bucket.put(model.source.key, readFileSync(model.artifactPath));
+  }
   return {
     url,
+    bucket,
     fetch: (path, init) => fetch(new URL(path, url), init),
     dispose: () => mf.dispose(),
   };

@@ -1,9 +1,9 @@
 /** Classifying a batch of uploaded images with one served model. */
 import { decodeImage } from "../images/decode";
 import { toModelInput } from "../images/preprocess";
-import { isWarm, sessionFor, type OutputName } from "../inference/onnx-session";
+import { isWarm, sessionFor } from "../inference/onnx-session";
 import { topK, type Prediction } from "../inference/topk";
-import type { ServedModel } from "../models/manifest";
+import type { OutputName, ServedModel } from "../models/manifest";
 import type { ClassifyOptions } from "./options";
 import type { UploadedImage } from "./request";
 
@@ -24,15 +24,20 @@ export interface ClassifyResponse {
 }
 
 /**
- * Decode, preprocess and classify every image in one batched run of the model.
+ * Decode and preprocess every image, then classify them together in batched model runs.
  *
  * @example
- * const response = await classify(getModel("lenet"), await readImages(request), { topK: 5, include: [] });
+ * const response = await classify(getModel("lenet"), await readImages(request), { topK: 5, include: [] }, env.MODELS);
  */
-export async function classify(model: ServedModel, images: UploadedImage[], options: ClassifyOptions): Promise<ClassifyResponse> {
+export async function classify(
+  model: ServedModel,
+  images: UploadedImage[],
+  options: ClassifyOptions,
+  bucket: R2Bucket | undefined,
+): Promise<ClassifyResponse> {
   const { manifest } = model;
   const coldStart = !isWarm(model);
-  const session = sessionFor(model); // starts a cold session while the images decode
+  const session = sessionFor(model, bucket); // starts a cold session while the images decode
 
   const decodeStart = performance.now();
   const { channels, height, width } = manifest.input;

@@ -1,5 +1,5 @@
 /** The query parameters of a classify request. */
-import type { OutputName } from "../inference/onnx-session";
+import type { OutputName } from "../models/manifest";
 import { InvalidParameterError } from "../problems/problems";
 
 export interface ClassifyOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalise, resize, toModelInput, toPlanar, type PlanarImage, type RgbaImage } from "./preprocess";
+import { centerCrop, normalise, resize, toModelInput, toPlanar, type PlanarImage, type RgbaImage } from "./preprocess";
 
 function rgba(width: number, height: number, pixel: (x: number, y: number) => [number, number, number, number]): RgbaImage {
   const data = new Uint8Array(width * height * 4);
@@ -83,6 +83,20 @@ describe("resize", () => {
   });
 });
 
+describe("centerCrop", () => {
+  it("keeps the largest centred region of the requested aspect ratio", () => {
+    const tall = plane(3, 7, (x, y) => y * 10 + x);
+    const square = centerCrop(tall, 32, 32);
+    expect([square.width, square.height]).toEqual([3, 3]);
+    expect(Array.from(square.data)).toEqual([20, 21, 22, 30, 31, 32, 40, 41, 42]);
+  });
+
+  it("returns the image itself when it already has that aspect ratio", () => {
+    const image = plane(64, 64, () => 1);
+    expect(centerCrop(image, 32, 32)).toBe(image);
+  });
+});
+
 describe("normalise", () => {
   it("scales to [0, 1] and standardises each channel with its own mean and std", () => {
     const rgb: PlanarImage = { width: 1, height: 1, channels: 3, data: new Float32Array([0, 127.5, 255]) };
@@ -95,9 +109,18 @@ describe("normalise", () => {
 
 describe("toModelInput", () => {
   it("turns an RGBA image into the model's normalised CHW tensor", () => {
-    const spec = { channels: 1 as const, width: 28, height: 28, scale: 1 / 255, mean: [0.1307], std: [0.3081] };
+    const spec = { channels: 1 as const, width: 28, height: 28, scale: 1 / 255, mean: [0.1307], std: [0.3081], resize: "stretch" as const };
     const input = toModelInput(rgba(56, 56, () => [255, 255, 255, 255]), spec);
     expect(input).toHaveLength(28 * 28);
     for (const v of input) expect(v).toBeCloseTo((1 - 0.1307) / 0.3081, 5);
+  });
+
+  it("center-crops a wide photo to the model's aspect ratio before resizing", () => {
+    // 6x2: black on the outer 2 columns each side, white in the middle 2 columns.
+    const photo = rgba(6, 2, (x) => (x >= 2 && x < 4 ? [255, 255, 255, 255] : [0, 0, 0, 255]));
+    const spec = { channels: 3 as const, width: 1, height: 1, scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] };
+    expect(Array.from(toModelInput(photo, { ...spec, resize: "center-crop" }))).toEqual([1, 1, 1]);
+    const stretched = toModelInput(photo, { ...spec, resize: "stretch" });
+    expect(stretched[0]).toBeCloseTo(1 / 3, 6);
   });
 });

@@ -27,6 +27,12 @@ export interface InputSpec {
   scale: number;
   mean: readonly number[];
   std: readonly number[];
+  /**
+   * How an image of another shape becomes width x height: "stretch" resizes it whole (aspect
+   * ratio not kept; right for MNIST-style inputs that already fill the frame), "center-crop"
+   * crops the largest centred region of the model's aspect ratio first (photos).
+   */
+  resize: "stretch" | "center-crop";
 }
 
 // ITU-R BT.601 luma, the weights PIL's convert("L") and torchvision's Grayscale use.
@@ -145,11 +151,36 @@ export function normalise(image: PlanarImage, spec: Pick<InputSpec, "scale" | "m
 }
 
 /**
+ * The largest centred region of `image` with the aspect ratio width:height.
+ *
+ * @example
+ * centerCrop(planar640x480, 1, 1); // the middle 480x480
+ */
+export function centerCrop(image: PlanarImage, width: number, height: number): PlanarImage {
+  const scale = Math.min(image.width / width, image.height / height);
+  const cropWidth = Math.max(1, Math.round(width * scale));
+  const cropHeight = Math.max(1, Math.round(height * scale));
+  if (cropWidth === image.width && cropHeight === image.height) return image;
+  const left = Math.floor((image.width - cropWidth) / 2);
+  const top = Math.floor((image.height - cropHeight) / 2);
+  const out = new Float32Array(cropWidth * cropHeight * image.channels);
+  for (let c = 0; c < image.channels; c++) {
+    for (let y = 0; y < cropHeight; y++) {
+      const from = c * image.width * image.height + (top + y) * image.width + left;
+      out.set(image.data.subarray(from, from + cropWidth), c * cropWidth * cropHeight + y * cropWidth);
+    }
+  }
+  return { width: cropWidth, height: cropHeight, channels: image.channels, data: out };
+}
+
+/**
  * Decoded image to one CHW float tensor for a model with input `spec`.
  *
  * @example
  * const chw = toModelInput(await decodeImage(bytes, header), manifest.input);
  */
 export function toModelInput(image: RgbaImage, spec: InputSpec): Float32Array {
-  return normalise(resize(toPlanar(image, spec.channels), spec.width, spec.height), spec);
+  let planar = toPlanar(image, spec.channels);
+  if (spec.resize === "center-crop") planar = centerCrop(planar, spec.width, spec.height);
+  return normalise(resize(planar, spec.width, spec.height), spec);
 }

@@ -10,7 +10,10 @@
  */
 import * as ort from "onnxruntime-web/wasm";
 import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
-import type { ServedModel } from "../models/manifest";
+import { loadArtifact } from "../models/artifacts";
+import type { OutputName, ServedModel } from "../models/manifest";
+import { ModelEvictedError } from "../problems/problems";
+import { MODEL_MEMORY_BUDGET_BYTES } from "./memory-budget";
 
 const MARKER = new TextEncoder().encode("cnn-edge:precompiled:ort-wasm-simd-threaded.wasm");
 
@@ -23,17 +26,36 @@ function isMarker(source: unknown): boolean {
 type Instantiate = (source: unknown, imports?: WebAssembly.Imports) => Promise<unknown>;
 const instantiate = WebAssembly.instantiate.bind(WebAssembly) as Instantiate;
 
-(WebAssembly as { instantiate: Instantiate }).instantiate = (source, imports) =>
-  isMarker(source)
-    ? instantiate(ortWasm, imports).then((instance) => ({ instance, module: ortWasm }))
-    : instantiate(source, imports);
+// ORT's linear memory: its heap, where models, weights and activations live.
+let ortMemory: WebAssembly.Memory | undefined;
+
+/** The first WebAssembly.Memory among these objects' values, or their values' values. */
+function findMemory(...namespaces: object[]): WebAssembly.Memory | undefined {
+  const values = namespaces.flatMap((namespace) => Object.values(namespace));
+  const nested = values.flatMap((value) => (value && typeof value === "object" ? Object.values(value) : []));
+  return [...values, ...nested].find((value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory);
+}
+
+(WebAssembly as { instantiate: Instantiate }).instantiate = (source, imports) => {
+  if (!isMarker(source)) return instantiate(source, imports);
+  return instantiate(ortWasm, imports).then((instance) => {
+    ortMemory = findMemory(imports ?? {}, (instance as WebAssembly.Instance).exports);
+    return { instance, module: ortWasm };
+  });
+};
+
+/**
+ * Bytes of ORT's WASM heap in this isolate (0 before the first session). Linear memory only
+ * grows, so this is the high-water mark of every model and run so far.
+ */
+export function onnxRuntimeHeapBytes(): number {
+  return ortMemory?.buffer.byteLength ?? 0;
+}
 
 ort.env.wasm.wasmBinary = MARKER;
 ort.env.wasm.numThreads = 1; // workerd has no Web Workers to run ORT's thread pool on
 ort.env.wasm.proxy = false;
 ort.env.logLevel = "error";
-
-export type OutputName = "embedding" | "logits";
 
 export interface InferenceResult {
   /** Row-major [batch, size] per requested output. */
@@ -47,6 +69,7 @@ export interface InferenceResult {
  */
 export class ModelSession {
   private queue: Promise<unknown> = Promise.resolve();
+  private released = false;
 
   constructor(
     private readonly session: ort.InferenceSession,
@@ -54,18 +77,44 @@ export class ModelSession {
   ) {}
 
   /**
-   * Run a batch of CHW inputs, returning only the outputs asked for.
+   * Run a batch of CHW inputs (in runs of at most the manifest's `serving.runBatch`, the batch
+   * its memory was measured at), returning only the outputs asked for.
    *
+   * @throws ModelEvictedError when the session was released to make room for another model
    * @example
    * const { outputs } = await session.run(chw, 1, ["logits"]);
    */
   run(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
-    const result = this.queue.then(() => this.runNow(batch, count, names));
+    if (this.released) return Promise.reject(new ModelEvictedError(this.model.manifest.id));
+    const result = this.queue.then(() => this.runChunked(batch, count, names));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  private async runNow(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
+  /** Free the session's memory in ORT's heap once the runs already queued have finished. */
+  release(): Promise<void> {
+    this.released = true;
+    this.queue = this.queue.then(() => this.session.release());
+    return this.queue.then(() => undefined);
+  }
+
+  private async runChunked(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
+    const size = batch.length / count;
+    const runBatch = this.model.manifest.serving.runBatch;
+    const result: InferenceResult = { outputs: {}, sizes: {} };
+    for (let start = 0; start < count; start += runBatch) {
+      const n = Math.min(runBatch, count - start);
+      const chunk = await this.runOnce(batch.subarray(start * size, (start + n) * size), n, names);
+      for (const name of names) {
+        const width = chunk.sizes[name]!;
+        result.sizes[name] = width;
+        (result.outputs[name] ??= new Float32Array(count * width)).set(chunk.outputs[name]!, start * width);
+      }
+    }
+    return result;
+  }
+
+  private async runOnce(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
     const { input, artifact } = this.model.manifest;
     const feeds = { [artifact.inputName]: new ort.Tensor("float32", batch, [count, input.channels, input.height, input.width]) };
     const fetched = await this.session.run(feeds, names.map((name) => artifact.outputs[name]));
@@ -80,31 +129,64 @@ export class ModelSession {
   }
 }
 
-const sessions = new Map<string, Promise<ModelSession>>();
+interface Resident {
+  session: Promise<ModelSession>;
+  memoryBytes: number;
+  lastUsed: number;
+}
+
+// Sessions resident in this isolate, by model@version. Together they stay within
+// MODEL_MEMORY_BUDGET_BYTES: ORT's heap never shrinks, but it reuses what a released session
+// freed, so the heap's high-water mark follows the largest set of models resident at once.
+const sessions = new Map<string, Resident>();
+let useCounter = 0; // Date.now() does not advance within a Workers request; a counter orders uses
+
+const keyOf = (model: ServedModel) => `${model.manifest.id}@${model.manifest.version}`;
+
+/** Release the least recently used sessions until `bytes` more fit the budget. */
+function makeRoom(bytes: number): void {
+  let used = [...sessions.values()].reduce((sum, resident) => sum + resident.memoryBytes, 0);
+  const byAge = [...sessions.entries()].sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+  for (const [key, resident] of byAge) {
+    if (used + bytes <= MODEL_MEMORY_BUDGET_BYTES) break;
+    sessions.delete(key);
+    used -= resident.memoryBytes;
+    resident.session.then((session) => session.release()).catch(() => undefined);
+  }
+}
 
 /**
- * The isolate's session for a model, created on first use and then reused. Creation is
- * per model, so one model's cold start never waits on another's; a failed creation is
- * forgotten so the next request retries it.
+ * The isolate's session for a model, created on first use (artifact fetched and verified,
+ * then compiled by ORT) and then reused. Creation is per model, so one model's cold start
+ * never waits on another's; a failed creation is forgotten so the next request retries it.
+ * Creating one releases the least recently used others when the models would no longer fit
+ * the isolate's model memory budget together.
  *
  * @example
- * const session = await sessionFor(getModel("lenet"));
+ * const session = await sessionFor(getModel("lenet"), env.MODELS);
  */
-export function sessionFor(model: ServedModel): Promise<ModelSession> {
-  const key = `${model.manifest.id}@${model.manifest.version}`;
-  let session = sessions.get(key);
-  if (!session) {
-    session = ort.InferenceSession.create(new Uint8Array(model.onnx), {
-      executionProviders: ["wasm"],
-      graphOptimizationLevel: "all",
-    }).then((created) => new ModelSession(created, model));
-    sessions.set(key, session);
-    session.catch(() => sessions.delete(key));
+export function sessionFor(model: ServedModel, bucket: R2Bucket | undefined): Promise<ModelSession> {
+  const key = keyOf(model);
+  let resident = sessions.get(key);
+  if (!resident) {
+    makeRoom(model.manifest.serving.memoryBytes);
+    const session = loadArtifact(model, bucket)
+      .then((bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }))
+      .then((created) => new ModelSession(created, model));
+    resident = { session, memoryBytes: model.manifest.serving.memoryBytes, lastUsed: 0 };
+    sessions.set(key, resident);
+    session.catch(() => sessions.get(key)?.session === session && sessions.delete(key));
   }
-  return session;
+  resident.lastUsed = ++useCounter;
+  return resident.session;
 }
 
 /** Whether a model's session already exists in this isolate (a warm request). */
 export function isWarm(model: ServedModel): boolean {
-  return sessions.has(`${model.manifest.id}@${model.manifest.version}`);
+  return sessions.has(keyOf(model));
+}
+
+/** Ids (model@version) of the sessions resident in this isolate, least recently used first. */
+export function residentModels(): string[] {
+  return [...sessions.entries()].sort(([, a], [, b]) => a.lastUsed - b.lastUsed).map(([key]) => key);
 }

@@ -3,7 +3,7 @@
  * scripts/build-model-catalog.ts (the newest version of each id is served, as in Triton's
  * default "latest 1" policy).
  */
-import { UnknownModelError } from "../problems/problems";
+import { ModelNotServableError, UnknownModelError } from "../problems/problems";
 import { servedModels } from "./catalog.generated";
 import type { ServedModel } from "./manifest";
 
@@ -29,5 +29,25 @@ export function listModels(): ServedModel[] {
 export function getModel(id: string): ServedModel {
   const model = byId.get(id);
   if (!model) throw new UnknownModelError(id, modelIds());
+  return model;
+}
+
+/**
+ * The served model with this id, provided it fits a Worker isolate (its manifest's `serving`).
+ *
+ * @throws UnknownModelError when no such model is served
+ * @throws ModelNotServableError when it is listed but too large to load
+ * @example
+ * const model = getServableModel("vggish-int4");
+ */
+export function getServableModel(id: string): ServedModel {
+  const model = getModel(id);
+  const { serving } = model.manifest;
+  if (!serving.servable) {
+    const alternatives = listModels()
+      .filter((other) => other.manifest.serving.servable && other.manifest.quantization?.from.startsWith(`${id} v`))
+      .map((other) => other.manifest.id);
+    throw new ModelNotServableError(id, serving.memoryBytes, serving.budgetBytes, alternatives);
+  }
   return model;
 }

@@ -5,7 +5,7 @@ export interface ModelManifest {
   id: string;
   version: number;
   name: string;
-  architecture: { name: string; summary: string };
+  architecture: { name: string; summary: string; flipAverage?: boolean; options?: Record<string, unknown> };
   dataset: string;
   task: "image-classification";
   labels: string[];
@@ -24,11 +24,34 @@ export interface ModelManifest {
     outputs: { embedding: string; logits: string };
     producer: string;
   };
+  /** What serving it costs, measured by scripts/measure-serving-memory.ts (workers/inference/memory-budget.ts). */
+  serving: {
+    /** Largest batch per ORT run whose memory fits the budget. */
+    runBatch: number;
+    /** Peak isolate memory for this model: max(artifact + ORT heap after loading, ORT heap after a run). */
+    memoryBytes: number;
+    heapBytes: number;
+    loadBytes: number;
+    budgetBytes: number;
+    /** False when memoryBytes exceeds the budget even at batch 1: the Worker refuses the model. */
+    servable: boolean;
+    measuredWith: string;
+  };
+  quantization?: { scheme: string; method: string; layers: Record<string, number>; from: string; fp32Bytes: number };
   exportedAt: string;
 }
 
-/** A model the Worker serves: its manifest and the ONNX bytes bundled with the Worker. */
+/** The graph outputs every exported model has. */
+export type OutputName = keyof ModelManifest["artifact"]["outputs"];
+
+/**
+ * Where a model's ONNX bytes come from: bundled with the Worker (small models, no fetch on a
+ * cold start) or the R2 bucket bound as MODELS (anything larger than a bundle can carry).
+ */
+export type ArtifactSource = { kind: "bundle"; bytes: ArrayBuffer } | { kind: "r2"; key: string };
+
+/** A model the Worker serves: its manifest and where its artifact is. */
 export interface ServedModel {
   manifest: ModelManifest;
-  onnx: ArrayBuffer;
+  source: ArtifactSource;
 }

@@ -16,6 +16,8 @@ export const modelRoutes = new Hono<AppEnv>()
         input: { channels: manifest.input.channels, height: manifest.input.height, width: manifest.input.width },
         metrics: manifest.metrics,
         bytes: manifest.artifact.bytes,
+        servable: manifest.serving.servable,
+        memoryBytes: manifest.serving.memoryBytes,
       })),
     }),
   )

@@ -87,6 +87,40 @@ export class UnknownModelError extends ProblemError {
   }
 }
 
+/** The server cannot load a model it lists: a deployment fault, not the client's. */
+export class ModelUnavailableError extends ProblemError {
+  constructor(id: string, detail: string) {
+    super(503, "model-unavailable", "Model unavailable", `Model '${id}' cannot be loaded. ${detail}`, { model: id });
+  }
+}
+
+/**
+ * A model too large for a Worker isolate: listed, so that its manifest and accuracy can be
+ * read, but never loaded, since loading it would end in an out-of-memory kill.
+ */
+export class ModelNotServableError extends ProblemError {
+  constructor(id: string, memoryBytes: number, budgetBytes: number, alternatives: readonly string[]) {
+    const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+    const instead = alternatives.length ? ` Use ${alternatives.join(" or ")} instead.` : "";
+    super(
+      422,
+      "model-not-servable",
+      "Model too large for a Worker isolate",
+      `Serving '${id}' takes ${mib(memoryBytes)}; a model may use ${mib(budgetBytes)} of a Worker isolate's 128 MiB.${instead}`,
+      { model: id, memoryBytes, budgetBytes, alternatives },
+    );
+  }
+}
+
+/** A session evicted (to make room for another model) while this request waited for it. */
+export class ModelEvictedError extends ProblemError {
+  constructor(id: string) {
+    super(503, "model-evicted", "Model evicted", `Model '${id}' was unloaded to make room for another; retry the request.`, {
+      model: id,
+    });
+  }
+}
+
 export class NotFoundError extends ProblemError {
   constructor(path: string) {
     super(404, "not-found", "Not found", `No route matches ${path}.`);

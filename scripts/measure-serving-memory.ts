@@ -1,0 +1,93 @@
+/**
+ * Measure what serving a model folder costs in memory, with the same onnxruntime-web WASM build
+ * the Worker runs, and record it as the manifest's `serving` section:
+ *
+ *   node scripts/measure-serving-memory.ts models/resnet50-int8/1 [more folders...]
+ *
+ * ORT's heap only grows, so each candidate run batch (8, 4, 2, 1) is measured in a fresh
+ * process: the heap after creating the session (plus the artifact's bytes, which the isolate
+ * holds while ORT copies them in) and after one run. The largest batch within
+ * MODEL_MEMORY_BUDGET_BYTES is the model's run batch; a model over the budget even at batch 1
+ * is recorded as not servable, and the Worker refuses it.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { MAX_RUN_BATCH, MODEL_MEMORY_BUDGET_BYTES } from "../workers/inference/memory-budget.ts";
+
+interface Measurement {
+  batch: number;
+  artifactBytes: number;
+  heapAfterCreate: number;
+  heapAfterRun: number;
+}
+
+/** Bytes of the isolate at its peak: loading (artifact + heap) or running. */
+const peakBytes = (m: Measurement) => Math.max(m.artifactBytes + m.heapAfterCreate, m.heapAfterRun);
+
+async function measureInThisProcess(dir: string, batch: number): Promise<Measurement> {
+  let memory: WebAssembly.Memory | undefined;
+  const instantiate = WebAssembly.instantiate.bind(WebAssembly) as (...args: unknown[]) => Promise<{ instance?: WebAssembly.Instance }>;
+  (WebAssembly as unknown as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
+    const result = await instantiate(source, imports);
+    // Emscripten's threaded build imports its memory; others export it.
+    const imported = Object.values(imports ?? {}).flatMap((namespace) => Object.values(namespace));
+    const exported = Object.values((result.instance ?? (result as unknown as WebAssembly.Instance)).exports);
+    memory = [...imported, ...exported].find((value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory);
+    return result;
+  };
+  const ort = await import("onnxruntime-web/wasm");
+  ort.env.wasm.numThreads = 1;
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
+  const bytes = new Uint8Array(readFileSync(join(dir, manifest.artifact.file)));
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  const heapAfterCreate = memory!.buffer.byteLength;
+  const { channels, height, width } = manifest.input;
+  const input = new ort.Tensor("float32", new Float32Array(batch * channels * height * width).fill(0.5), [batch, channels, height, width]);
+  await session.run({ [manifest.artifact.inputName]: input });
+  return { batch, artifactBytes: bytes.byteLength, heapAfterCreate, heapAfterRun: memory!.buffer.byteLength };
+}
+
+function measure(dir: string, batch: number): Measurement {
+  const out = execFileSync(process.execPath, [import.meta.filename, "--child", dir, String(batch)], { encoding: "utf8" });
+  return JSON.parse(out.trim().split("\n").at(-1)!) as Measurement;
+}
+
+/**
+ * The `serving` section for a model folder.
+ *
+ * @example
+ * servingSection("models/lenet/1"); // { runBatch: 8, memoryBytes: 7340032, servable: true, ... }
+ */
+export function servingSection(dir: string) {
+  let chosen: Measurement | undefined;
+  for (let batch = MAX_RUN_BATCH; batch >= 1; batch /= 2) {
+    chosen = measure(dir, batch);
+    if (peakBytes(chosen) <= MODEL_MEMORY_BUDGET_BYTES) break;
+  }
+  const m = chosen!;
+  const ortVersion = JSON.parse(readFileSync(resolve(import.meta.dirname, "../node_modules/onnxruntime-web/package.json"), "utf8")).version;
+  return {
+    runBatch: m.batch,
+    memoryBytes: peakBytes(m),
+    heapBytes: m.heapAfterRun,
+    loadBytes: m.artifactBytes + m.heapAfterCreate,
+    budgetBytes: MODEL_MEMORY_BUDGET_BYTES,
+    servable: peakBytes(m) <= MODEL_MEMORY_BUDGET_BYTES,
+    measuredWith: `onnxruntime-web ${ortVersion} (WASM, 1 thread) in Node ${process.versions.node}`,
+  };
+}
+
+if (process.argv[2] === "--child") {
+  console.log(JSON.stringify(await measureInThisProcess(process.argv[3]!, Number(process.argv[4]))));
+} else if (import.meta.main) {
+  for (const dir of process.argv.slice(2)) {
+    const path = join(dir, "manifest.json");
+    const manifest = JSON.parse(readFileSync(path, "utf8"));
+    manifest.serving = servingSection(dir);
+    writeFileSync(path, JSON.stringify(manifest, null, 2) + "\n");
+    const { servable, memoryBytes, runBatch } = manifest.serving;
+    console.log(`${manifest.id}: ${(memoryBytes / 2 ** 20).toFixed(1)} MiB at run batch ${runBatch}, ` +
+      `${servable ? "servable" : "NOT servable"} within ${MODEL_MEMORY_BUDGET_BYTES / 2 ** 20} MiB`);
+  }
+}

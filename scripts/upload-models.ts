@@ -1,0 +1,46 @@
+/**
+ * Put every artifact the Worker serves from R2 into the MODELS bucket (models too large to
+ * serve are skipped): the local one that
+ * `wrangler dev` uses (default; `npm start` runs this first) or, with --remote, the bucket on
+ * Cloudflare. Local uploads are skipped when the same sha256 was uploaded before.
+ *
+ *   node scripts/upload-models.ts [--remote] [--env staging|production]
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { unstable_readConfig } from "wrangler";
+import { ROOT, discoverModels } from "./model-repository.ts";
+
+const { values } = parseArgs({ options: { remote: { type: "boolean", default: false }, env: { type: "string" } } });
+const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env: values.env });
+const bucket = config.r2_buckets.find((b: { binding: string }) => b.binding === "MODELS")?.bucket_name;
+if (!bucket) throw new Error("wrangler.toml declares no R2 bucket bound as MODELS");
+
+// What this machine's local bucket already holds, so that `npm start` stays quick; kept inside
+// the bucket's own folder so that deleting local R2 state forgets it too.
+const stampFile = join(ROOT, ".wrangler", "state", "v3", "r2", "cnn-edge-uploaded.json");
+const uploaded: Record<string, string> = !values.remote && existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, "utf8")) : {};
+
+const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
+for (const model of discoverModels()) {
+  if (model.source.kind !== "r2" || !model.manifest.serving.servable) continue;
+  const { key } = model.source;
+  if (uploaded[key] === model.manifest.artifact.sha256) {
+    console.log(`models: r2://${bucket}/${key} is up to date`);
+    continue;
+  }
+  console.log(`models: uploading ${key} (${(model.manifest.artifact.bytes / 1e6).toFixed(1)} MB) to ${values.remote ? "remote" : "local"} r2://${bucket}`);
+  execFileSync(
+    wrangler,
+    ["r2", "object", "put", `${bucket}/${key}`, "--file", model.artifactPath, "--content-type", "application/octet-stream",
+      values.remote ? "--remote" : "--local", ...(values.env ? ["--env", values.env] : [])],
+    { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
+  );
+  uploaded[key] = model.manifest.artifact.sha256;
+}
+if (!values.remote) {
+  mkdirSync(dirname(stampFile), { recursive: true });
+  writeFileSync(stampFile, JSON.stringify(uploaded, null, 2));
+}

@@ -1,0 +1,89 @@
+/**
+ * Every CIFAR-10 model in the repository, served through HTTP from the built Worker in workerd
+ * (from R2 when too large to bundle), held against PyTorch on 500 held-out CIFAR-10 JPEGs.
+ */
+import { dirname } from "node:path";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { discoverModels } from "../../scripts/model-repository.ts";
+import { cifarValidation, type LabelledFile } from "../support/cifar";
+import { argmax, maxAbsDiff, torchOnPixels } from "../support/torch";
+import { startWorker, type RunningWorker } from "../support/worker";
+
+const PER_CLASS = 50;
+const ISOLATE_LIMIT = 128 * 1024 * 1024;
+const repository = discoverModels();
+const models = repository.filter((model) => model.manifest.dataset === "CIFAR-10" && model.manifest.serving.servable);
+
+let worker: RunningWorker;
+let files: LabelledFile[];
+
+beforeAll(async () => {
+  worker = await startWorker();
+  files = cifarValidation(PER_CLASS);
+  expect((await worker.fetch("/healthz")).status).toBe(200);
+});
+afterAll(() => worker?.dispose());
+
+interface Result {
+  image: string;
+  logits: number[];
+  predictions: { label: string }[];
+}
+
+async function classifyAll(modelId: string): Promise<Result[]> {
+  const results: Result[] = [];
+  for (let start = 0; start < files.length; start += 32) {
+    const form = new FormData();
+    for (const file of files.slice(start, start + 32)) form.append("image", new Blob([file.bytes], { type: "image/jpeg" }), file.name);
+    const res = await worker.fetch(`/v1/models/${modelId}/classify?include=logits&top_k=1`, { method: "POST", body: form });
+    expect(res.status).toBe(200);
+    results.push(...((await res.json()) as { results: Result[] }).results);
+  }
+  return results;
+}
+
+it("the repository has a CIFAR-10 model to serve", () => {
+  expect(models.map((model) => model.id)).toContain("resnet-edge");
+});
+
+describe.each(models.map((model) => [model.id, model] as const))("%s", (id, model) => {
+  it(`agrees with PyTorch on ${PER_CLASS * 10} validation JPEGs: top-1 >= 99.5 %, logits within 1e-3`, async () => {
+    const results = await classifyAll(id);
+    expect(results.map((r) => r.image)).toEqual(files.map((f) => f.name));
+
+    const pixels = new Uint8Array(files.length * 32 * 32 * 3);
+    const decoded = await Promise.all(files.map((f) => sharp(f.bytes).removeAlpha().raw().toBuffer()));
+    decoded.forEach((rgb, i) => pixels.set(rgb, i * 3072));
+    const torch = torchOnPixels(dirname(model.artifactPath), pixels);
+
+    let agree = 0;
+    let correct = 0;
+    let maxDiff = 0;
+    results.forEach((result, i) => {
+      maxDiff = Math.max(maxDiff, maxAbsDiff(result.logits, torch.logits[i]!));
+      if (argmax(result.logits) === argmax(torch.logits[i]!)) agree++;
+      if (argmax(result.logits) === files[i]!.label) correct++;
+    });
+    console.log(`${id}: agreement ${((100 * agree) / files.length).toFixed(2)} %, accuracy ${((100 * correct) / files.length).toFixed(2)} %, ` +
+      `max |logit diff| ${maxDiff.toExponential(2)} (${model.source.kind})`);
+    expect(agree / files.length).toBeGreaterThanOrEqual(0.995);
+    expect(maxDiff).toBeLessThan(1e-3);
+  }, 900_000); // ResNet-50 takes about half a second an image on one core
+});
+
+it("after serving every model in one isolate, the resident ones fit the model budget and ORT's heap the isolate", async () => {
+  const { memory } = (await (await worker.fetch("/healthz")).json()) as {
+    memory: { onnxRuntimeHeapBytes: number; modelBudgetBytes: number; residentModels: string[] };
+  };
+  const resident = memory.residentModels.map((key) => repository.find((model) => `${model.id}@${model.version}` === key)!);
+  const residentBytes = resident.reduce((sum, model) => sum + model.manifest.serving.memoryBytes, 0);
+  console.log(`ORT heap ${(memory.onnxRuntimeHeapBytes / 2 ** 20).toFixed(1)} MiB after serving ${models.map((m) => m.id).join(", ")}; resident now: ${memory.residentModels.join(", ")} ` +
+    `(${(residentBytes / 2 ** 20).toFixed(1)} MiB by their manifests)`);
+  expect(resident.length).toBeGreaterThan(0);
+  expect(residentBytes).toBeLessThanOrEqual(memory.modelBudgetBytes);
+  const total = models.reduce((sum, model) => sum + model.manifest.serving.memoryBytes, 0);
+  if (total > memory.modelBudgetBytes) expect(resident.length).toBeLessThan(models.length); // some were evicted
+  expect(memory.onnxRuntimeHeapBytes).toBeGreaterThan(0);
+  expect(memory.onnxRuntimeHeapBytes).toBeLessThan(ISOLATE_LIMIT - 24 * 2 ** 20); // 24 MiB left for JS and the codecs
+});
