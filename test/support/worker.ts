@@ -47,7 +47,7 @@ export async function startWorker({ emptyBucket = false } = {}): Promise<Running
   const url = await mf.ready;
   const bucket = await mf.getR2Bucket("MODELS");
   for (const model of emptyBucket ? [] : discoverModels()) {
-    if (model.source.kind === "r2") await bucket.put(model.source.key, readFileSync(model.artifactPath));
+    if (model.source.kind === "r2" && model.manifest.serving.servable) await bucket.put(model.source.key, readFileSync(model.artifactPath));
   }
   return {
     url,
