@@ -14,6 +14,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { MAX_RUN_BATCH, MODEL_MEMORY_BUDGET_BYTES } from "../workers/inference/memory-budget.ts";
+import { SESSION_OPTIONS, findMemory } from "../workers/inference/wasm-heap.ts";
 
 interface Measurement {
   batch: number;
@@ -30,17 +31,14 @@ async function measureInThisProcess(dir: string, batch: number): Promise<Measure
   const instantiate = WebAssembly.instantiate.bind(WebAssembly) as (...args: unknown[]) => Promise<{ instance?: WebAssembly.Instance }>;
   (WebAssembly as unknown as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
     const result = await instantiate(source, imports);
-    // Emscripten's threaded build imports its memory; others export it.
-    const imported = Object.values(imports ?? {}).flatMap((namespace) => Object.values(namespace));
-    const exported = Object.values((result.instance ?? (result as unknown as WebAssembly.Instance)).exports);
-    memory = [...imported, ...exported].find((value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory);
+    memory = findMemory(imports ?? {}, (result.instance ?? (result as unknown as WebAssembly.Instance)).exports);
     return result;
   };
   const ort = await import("onnxruntime-web/wasm");
   ort.env.wasm.numThreads = 1;
   const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
   const bytes = new Uint8Array(readFileSync(join(dir, manifest.artifact.file)));
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  const session = await ort.InferenceSession.create(bytes, SESSION_OPTIONS);
   const heapAfterCreate = memory!.buffer.byteLength;
   const { channels, height, width } = manifest.input;
   const input = new ort.Tensor("float32", new Float32Array(batch * channels * height * width).fill(0.5), [batch, channels, height, width]);
@@ -66,14 +64,15 @@ export function servingSection(dir: string) {
     if (peakBytes(chosen) <= MODEL_MEMORY_BUDGET_BYTES) break;
   }
   const m = chosen!;
+  const peak = peakBytes(m);
   const ortVersion = JSON.parse(readFileSync(resolve(import.meta.dirname, "../node_modules/onnxruntime-web/package.json"), "utf8")).version;
   return {
     runBatch: m.batch,
-    memoryBytes: peakBytes(m),
+    memoryBytes: peak,
     heapBytes: m.heapAfterRun,
     loadBytes: m.artifactBytes + m.heapAfterCreate,
     budgetBytes: MODEL_MEMORY_BUDGET_BYTES,
-    servable: peakBytes(m) <= MODEL_MEMORY_BUDGET_BYTES,
+    servable: peak <= MODEL_MEMORY_BUDGET_BYTES,
     measuredWith: `onnxruntime-web ${ortVersion} (WASM, 1 thread) in Node ${process.versions.node}`,
   };
 }

@@ -61,16 +61,15 @@ export function discoverModels(modelsDir = MODELS_DIR): RepositoryModel[] {
     const artifactPath = join(versionDir, manifest.artifact.file);
     if (!manifest.serving) throw new Error(`${versionDir}/manifest.json has no serving section: run scripts/measure-serving-memory.ts`);
     // Artifacts too large to serve are not committed (see .gitignore): listed, refused, never loaded.
-    if (!existsSync(artifactPath) && !manifest.serving.servable) {
-      models.push({ id, version, manifest, artifactPath, source: { kind: "r2", key: relative(ROOT, artifactPath) } });
-      continue;
-    }
-    const sha256 = sha256File(artifactPath);
-    if (sha256 !== manifest.artifact.sha256) {
-      throw new Error(`${artifactPath}: sha256 ${sha256} does not match its manifest (${manifest.artifact.sha256})`);
+    const present = existsSync(artifactPath) || manifest.serving.servable; // a servable one without it fails the read below
+    if (present) {
+      const sha256 = sha256File(artifactPath);
+      if (sha256 !== manifest.artifact.sha256) {
+        throw new Error(`${artifactPath}: sha256 ${sha256} does not match its manifest (${manifest.artifact.sha256})`);
+      }
     }
     const source: RepositoryModel["source"] =
-      manifest.artifact.bytes <= BUNDLE_LIMIT_BYTES ? { kind: "bundle" } : { kind: "r2", key: relative(ROOT, artifactPath) };
+      present && manifest.artifact.bytes <= BUNDLE_LIMIT_BYTES ? { kind: "bundle" } : { kind: "r2", key: relative(ROOT, artifactPath) };
     models.push({ id, version, manifest, artifactPath, source });
   }
   if (!models.length) throw new Error(`no models found under ${modelsDir}`);

@@ -26,12 +26,12 @@ MIN_ELEMENTS = 256           # smaller tensors (biases, tiny convs) stay fp32: n
 LINEAR_INT4_MIN = 1 << 20    # Linear weights this large go to 4 bits in the int4 scheme
 INT4_BLOCK = 32              # inputs per 4-bit scale
 INT4_CHUNK = 512             # outputs per MatMulNBits node (a 4096-input chunk expands to 8 MB)
-SCHEMES = ("int8", "int4")
 METHODS = {
     "int8": "weight-only int8, symmetric, per output channel (DequantizeLinear)",
     "int4": f"weight-only: Linear layers of >= {LINEAR_INT4_MIN:,} weights 4-bit symmetric in blocks of {INT4_BLOCK} "
             f"(MatMulNBits, {INT4_CHUNK}-output chunks), every other Conv/Linear int8 per output channel (DequantizeLinear)",
 }
+SCHEMES = tuple(METHODS)
 
 
 def bits_for(kind: str, elements: int, scheme: str) -> int | None:

@@ -14,6 +14,7 @@ import { loadArtifact } from "../models/artifacts";
 import type { OutputName, ServedModel } from "../models/manifest";
 import { ModelEvictedError } from "../problems/problems";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./memory-budget";
+import { SESSION_OPTIONS, findMemory } from "./wasm-heap";
 
 const MARKER = new TextEncoder().encode("cnn-edge:precompiled:ort-wasm-simd-threaded.wasm");
 
@@ -28,13 +29,6 @@ const instantiate = WebAssembly.instantiate.bind(WebAssembly) as Instantiate;
 
 // ORT's linear memory: its heap, where models, weights and activations live.
 let ortMemory: WebAssembly.Memory | undefined;
-
-/** The first WebAssembly.Memory among these objects' values, or their values' values. */
-function findMemory(...namespaces: object[]): WebAssembly.Memory | undefined {
-  const values = namespaces.flatMap((namespace) => Object.values(namespace));
-  const nested = values.flatMap((value) => (value && typeof value === "object" ? Object.values(value) : []));
-  return [...values, ...nested].find((value): value is WebAssembly.Memory => value instanceof WebAssembly.Memory);
-}
 
 (WebAssembly as { instantiate: Instantiate }).instantiate = (source, imports) => {
   if (!isMarker(source)) return instantiate(source, imports);
@@ -143,11 +137,12 @@ let useCounter = 0; // Date.now() does not advance within a Workers request; a c
 
 const keyOf = (model: ServedModel) => `${model.manifest.id}@${model.manifest.version}`;
 
+const leastRecentlyUsedFirst = () => [...sessions.entries()].sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+
 /** Release the least recently used sessions until `bytes` more fit the budget. */
 function makeRoom(bytes: number): void {
   let used = [...sessions.values()].reduce((sum, resident) => sum + resident.memoryBytes, 0);
-  const byAge = [...sessions.entries()].sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
-  for (const [key, resident] of byAge) {
+  for (const [key, resident] of leastRecentlyUsedFirst()) {
     if (used + bytes <= MODEL_MEMORY_BUDGET_BYTES) break;
     sessions.delete(key);
     used -= resident.memoryBytes;
@@ -171,7 +166,7 @@ export function sessionFor(model: ServedModel, bucket: R2Bucket | undefined): Pr
   if (!resident) {
     makeRoom(model.manifest.serving.memoryBytes);
     const session = loadArtifact(model, bucket)
-      .then((bytes) => ort.InferenceSession.create(bytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" }))
+      .then((bytes) => ort.InferenceSession.create(bytes, SESSION_OPTIONS))
       .then((created) => new ModelSession(created, model));
     resident = { session, memoryBytes: model.manifest.serving.memoryBytes, lastUsed: 0 };
     sessions.set(key, resident);
@@ -188,5 +183,5 @@ export function isWarm(model: ServedModel): boolean {
 
 /** Ids (model@version) of the sessions resident in this isolate, least recently used first. */
 export function residentModels(): string[] {
-  return [...sessions.entries()].sort(([, a], [, b]) => a.lastUsed - b.lastUsed).map(([key]) => key);
+  return leastRecentlyUsedFirst().map(([key]) => key);
 }
