@@ -1,28 +1,32 @@
 /**
  * Write workers/models/catalog.generated.ts from the model repository (model-repository.ts):
- * every served model's manifest, with its bundled bytes or its R2 key. wrangler runs this as
- * its build command, so `wrangler dev` and `wrangler deploy` always serve what models/ holds.
+ * every served model's manifest, with its bundled bytes or its R2 key, for its ONNX artifact
+ * and its head. wrangler runs this as its build command, so `wrangler dev` and `wrangler
+ * deploy` always serve what models/ holds.
  *
  *   node scripts/build-model-catalog.ts
  */
 import { writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { ROOT, discoverModels } from "./model-repository.ts";
+import { ROOT, discoverModels, type FileSource } from "./model-repository.ts";
 
 const outDir = join(ROOT, "workers", "models");
 const imports: string[] = [];
 const entries: string[] = [];
+
+/** The generated source of one file's ArtifactSource, importing it when it is bundled. */
+function sourceOf(file: FileSource, path: string, name: string): string {
+  if (file.kind === "r2") return `{ kind: "r2", key: ${JSON.stringify(file.key)} }`;
+  imports.push(`import ${name} from "${relative(outDir, path)}";`);
+  return `{ kind: "bundle", bytes: ${name} }`;
+}
+
 for (const model of discoverModels()) {
-  let source: string;
-  if (model.source.kind === "bundle") {
-    const name = `${model.id.replace(/\W/g, "_")}_v${model.version}`;
-    imports.push(`import ${name} from "${relative(outDir, model.artifactPath)}";`);
-    source = `{ kind: "bundle", bytes: ${name} }`;
-  } else {
-    source = `{ kind: "r2", key: ${JSON.stringify(model.source.key)} }`;
-  }
+  const name = `${model.id.replace(/\W/g, "_")}_v${model.version}`;
+  const source = sourceOf(model.source, model.artifactPath, name);
+  const head = model.head ? `, head: ${sourceOf(model.head.source, model.head.path, `${name}_head`)}` : "";
   const manifest = JSON.stringify(model.manifest, null, 2).replace(/\n/g, "\n  ");
-  entries.push(`  { manifest: ${manifest} satisfies ModelManifest, source: ${source} },`);
+  entries.push(`  { manifest: ${manifest} satisfies ModelManifest, source: ${source}${head} },`);
   const where = model.source.kind === "bundle" ? "bundled" : `r2://${model.source.key}`;
   console.log(`catalog: ${model.id} v${model.version} (${(model.manifest.artifact.bytes / 1e6).toFixed(2)} MB, ${where})`);
 }

@@ -1,8 +1,8 @@
 /**
  * The model repository under models/: one folder per model id, one numbered subfolder per
  * version holding the artifact and its manifest. The newest version of each id is served
- * (Triton's "latest 1" policy); artifacts up to BUNDLE_LIMIT_BYTES ride in the Worker bundle,
- * larger ones are served from the R2 bucket bound as MODELS under the same relative path.
+ * (Triton's "latest 1" policy). Files up to their bundle limit ride in the Worker bundle, larger
+ * ones are served from the R2 bucket bound as MODELS under the same relative path.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
@@ -11,8 +11,15 @@ import { join, relative, resolve } from "node:path";
 export const ROOT = resolve(import.meta.dirname, "..");
 export const MODELS_DIR = join(ROOT, "models");
 
-/** Largest artifact bundled with the Worker: the bundle must stay under 10 MB gzipped. */
+/** Largest ONNX artifact bundled with the Worker: the bundle must stay under 10 MB gzipped. */
 export const BUNDLE_LIMIT_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest head.bin bundled: a head is read only when a classifier is copied from its model,
+ * so a larger one costs an R2 read at that rare moment rather than bundle space.
+ */
+export const HEAD_BUNDLE_LIMIT_BYTES = 512 * 1024;
+
+export type FileSource = { kind: "bundle" } | { kind: "r2"; key: string };
 
 export interface RepositoryModel {
   id: string;
@@ -24,11 +31,14 @@ export interface RepositoryModel {
     input: { channels: number; height: number; width: number };
     artifact: { file: string; bytes: number; sha256: string; inputName: string };
     serving: { servable: boolean; memoryBytes: number; runBatch: number };
+    head?: { file: string; bytes: number; sha256: string };
   } & Record<string, unknown>;
   /** Absolute path of the ONNX file. */
   artifactPath: string;
   /** Where the Worker reads it: bundled, or this R2 key (also its path relative to the repository root). */
-  source: { kind: "bundle" } | { kind: "r2"; key: string };
+  source: FileSource;
+  /** The trained head and replay exemplars (scripts/training/head.py), for servable models. */
+  head?: { path: string; source: FileSource };
 }
 
 function newestVersion(modelDir: string): number | undefined {
@@ -39,6 +49,12 @@ function newestVersion(modelDir: string): number | undefined {
 }
 
 const sha256File = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+
+function checkedFile(path: string, sha256: string, bytes: number, bundleLimit: number): FileSource {
+  const actual = sha256File(path);
+  if (actual !== sha256) throw new Error(`${path}: sha256 ${actual} does not match its manifest (${sha256})`);
+  return bytes <= bundleLimit ? { kind: "bundle" } : { kind: "r2", key: relative(ROOT, path) };
+}
 
 /**
  * The served version of every model under models/, each artifact checked against its manifest
@@ -62,16 +78,33 @@ export function discoverModels(modelsDir = MODELS_DIR): RepositoryModel[] {
     if (!manifest.serving) throw new Error(`${versionDir}/manifest.json has no serving section: run scripts/measure-serving-memory.ts`);
     // Artifacts too large to serve are not committed (see .gitignore): listed, refused, never loaded.
     const present = existsSync(artifactPath) || manifest.serving.servable; // a servable one without it fails the read below
-    if (present) {
-      const sha256 = sha256File(artifactPath);
-      if (sha256 !== manifest.artifact.sha256) {
-        throw new Error(`${artifactPath}: sha256 ${sha256} does not match its manifest (${manifest.artifact.sha256})`);
-      }
+    const source: FileSource = present
+      ? checkedFile(artifactPath, manifest.artifact.sha256, manifest.artifact.bytes, BUNDLE_LIMIT_BYTES)
+      : { kind: "r2", key: relative(ROOT, artifactPath) };
+    let head: RepositoryModel["head"];
+    if (manifest.serving.servable) {
+      if (!manifest.head) throw new Error(`${versionDir}/manifest.json has no head section: run scripts/export_head.py ${relative(ROOT, versionDir)}`);
+      const path = join(versionDir, manifest.head.file);
+      head = { path, source: checkedFile(path, manifest.head.sha256, manifest.head.bytes, HEAD_BUNDLE_LIMIT_BYTES) };
     }
-    const source: RepositoryModel["source"] =
-      present && manifest.artifact.bytes <= BUNDLE_LIMIT_BYTES ? { kind: "bundle" } : { kind: "r2", key: relative(ROOT, artifactPath) };
-    models.push({ id, version, manifest, artifactPath, source });
+    models.push({ id, version, manifest, artifactPath, source, ...(head ? { head } : {}) });
   }
   if (!models.length) throw new Error(`no models found under ${modelsDir}`);
   return models;
+}
+
+/**
+ * The files of a servable model that the Worker reads from R2, with their local paths: what an
+ * upload must put in the MODELS bucket.
+ *
+ * @example
+ * for (const { key, path } of r2Objects(model)) await bucket.put(key, readFileSync(path));
+ */
+export function r2Objects(model: RepositoryModel): { key: string; path: string; sha256: string; bytes: number }[] {
+  if (!model.manifest.serving.servable) return [];
+  const files = [
+    { source: model.source, path: model.artifactPath, ...model.manifest.artifact },
+    ...(model.head && model.manifest.head ? [{ source: model.head.source, path: model.head.path, ...model.manifest.head }] : []),
+  ];
+  return files.flatMap(({ source, path, sha256, bytes }) => (source.kind === "r2" ? [{ key: source.key, path, sha256, bytes }] : []));
 }

@@ -1,6 +1,6 @@
 /**
- * Put every artifact the Worker serves from R2 into the MODELS bucket (models too large to
- * serve are skipped): the local one that
+ * Put every file the Worker reads from R2 (model artifacts, heads) into the MODELS bucket (models
+ * too large to serve are skipped): the local one that
  * `wrangler dev` uses (default; `npm start` runs this first) or, with --remote, the bucket on
  * Cloudflare. Local uploads are skipped when the same sha256 was uploaded before.
  *
@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
-import { ROOT, discoverModels } from "./model-repository.ts";
+import { ROOT, discoverModels, r2Objects } from "./model-repository.ts";
 
 const { values } = parseArgs({ options: { remote: { type: "boolean", default: false }, env: { type: "string" } } });
 const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env: values.env });
@@ -24,21 +24,19 @@ const stampFile = join(ROOT, ".wrangler", "state", "v3", "r2", "cnn-edge-uploade
 const uploaded: Record<string, string> = !values.remote && existsSync(stampFile) ? JSON.parse(readFileSync(stampFile, "utf8")) : {};
 
 const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
-for (const model of discoverModels()) {
-  if (model.source.kind !== "r2" || !model.manifest.serving.servable) continue;
-  const { key } = model.source;
-  if (uploaded[key] === model.manifest.artifact.sha256) {
+for (const { key, path, sha256, bytes } of discoverModels().flatMap(r2Objects)) {
+  if (uploaded[key] === sha256) {
     console.log(`models: r2://${bucket}/${key} is up to date`);
     continue;
   }
-  console.log(`models: uploading ${key} (${(model.manifest.artifact.bytes / 1e6).toFixed(1)} MB) to ${values.remote ? "remote" : "local"} r2://${bucket}`);
+  console.log(`models: uploading ${key} (${(bytes / 1e6).toFixed(1)} MB) to ${values.remote ? "remote" : "local"} r2://${bucket}`);
   execFileSync(
     wrangler,
-    ["r2", "object", "put", `${bucket}/${key}`, "--file", model.artifactPath, "--content-type", "application/octet-stream",
+    ["r2", "object", "put", `${bucket}/${key}`, "--file", path, "--content-type", "application/octet-stream",
       values.remote ? "--remote" : "--local", ...(values.env ? ["--env", values.env] : [])],
     { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
   );
-  uploaded[key] = model.manifest.artifact.sha256;
+  uploaded[key] = sha256;
 }
 if (!values.remote) {
   mkdirSync(dirname(stampFile), { recursive: true });

@@ -1,9 +1,13 @@
+import type { ClassifierObject } from "./classifiers/classifier-object";
+
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {
   /** Model id that POST /classify uses when the request names none. */
   DEFAULT_MODEL: string;
   /** Model artifacts too large to bundle, at models/<id>/<version>/<file> (npm run models:upload). */
   MODELS: R2Bucket;
+  /** One Durable Object (SQLite storage) per fine-tunable classifier, by id. */
+  CLASSIFIERS: DurableObjectNamespace<ClassifierObject>;
 }
 
 export type AppEnv = { Bindings: Env };

@@ -3,6 +3,7 @@
  * Each feature lives in its own folder and contributes its routes here.
  */
 import { Hono } from "hono";
+import { classifierRoutes } from "./classifiers/routes";
 import { classifyRoutes } from "./classify/routes";
 import type { AppEnv } from "./env";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
@@ -27,6 +28,7 @@ app.get("/healthz", (c) =>
 );
 app.route("/", classifyRoutes);
 app.route("/", modelRoutes);
+app.route("/", classifierRoutes);
 
 // Known paths with the wrong method get 405 and an Allow header rather than a bare 404.
 const ROUTE_METHODS: [RegExp, string[]][] = [
@@ -34,6 +36,10 @@ const ROUTE_METHODS: [RegExp, string[]][] = [
   [/^\/v1\/models\/[^/]+\/classify$/, ["POST"]],
   [/^\/v1\/models(\/[^/]+)?$/, ["GET"]],
   [/^\/healthz$/, ["GET"]],
+  [/^\/finetune$/, ["POST"]],
+  [/^\/v1\/classifiers$/, ["POST"]],
+  [/^\/v1\/classifiers\/[^/]+(\/versions)?$/, ["GET"]],
+  [/^\/v1\/classifiers\/[^/]+\/(examples|rollback|classify)$/, ["POST"]],
 ];
 
 app.notFound((c) => {
@@ -44,3 +50,4 @@ app.notFound((c) => {
 app.onError(problemResponse);
 
 export default app;
+export { ClassifierObject } from "./classifiers/classifier-object";

@@ -17,3 +17,9 @@ declare module "*.onnx" {
   const bytes: ArrayBuffer;
   export default bytes;
 }
+
+/** A model's head.bin (trained head and replay exemplars), bundled as raw bytes too. */
+declare module "*.bin" {
+  const bytes: ArrayBuffer;
+  export default bytes;
+}

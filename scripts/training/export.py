@@ -4,6 +4,7 @@ Layout (one folder per model, one subfolder per version, artifact and manifest s
     models/<id>/<version>/model.onnx      the graph, opset 17, dynamic batch axis
     models/<id>/<version>/manifest.json   everything a server needs and a user wants to know
     models/<id>/<version>/model.pt        the PyTorch state_dict it was exported from
+    models/<id>/<version>/head.bin        its trained head and replay exemplars (head.py)
 """
 import datetime
 import hashlib
@@ -16,6 +17,7 @@ import torch
 
 from .architectures import build, parameter_count
 from .datasets import REPO
+from .head import write_head
 from .quantize import load_quantized_state
 
 OPSET = 17
@@ -99,6 +101,7 @@ def write_model_folder(model: torch.nn.Module, out_dir: Path, manifest: dict, re
         "exportedAt": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     (out_dir / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
+    write_head(model, out_dir)
     return measure_serving(out_dir)
 
 

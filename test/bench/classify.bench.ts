@@ -14,6 +14,7 @@ import { discoverModels, type RepositoryModel } from "../../scripts/model-reposi
 import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { BUILD_DIR } from "../support/paths";
+import { quantile } from "../support/stats";
 import { startWorker, type RunningWorker } from "../support/worker";
 
 const COLD_STARTS = 3;
@@ -53,11 +54,6 @@ async function nativePerImage(model: RepositoryModel): Promise<number> {
     if (i >= 10) times.push(performance.now() - start);
   }
   return quantile(times, 0.5);
-}
-
-function quantile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 it("classify latency per model", async () => {

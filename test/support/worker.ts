@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { extname, join } from "node:path";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
-import { discoverModels } from "../../scripts/model-repository.ts";
+import { discoverModels, r2Objects } from "../../scripts/model-repository.ts";
 import { BUILD_DIR, ROOT } from "./paths";
 
 export interface RunningWorker {
@@ -18,7 +18,7 @@ export interface RunningWorker {
   dispose(): Promise<void>;
 }
 
-const MODULE_TYPES = { ".js": "ESModule", ".wasm": "CompiledWasm", ".onnx": "Data" } as const;
+const MODULE_TYPES = { ".js": "ESModule", ".wasm": "CompiledWasm", ".onnx": "Data", ".bin": "Data" } as const;
 
 function bundleModules() {
   return readdirSync(BUILD_DIR)
@@ -29,9 +29,10 @@ function bundleModules() {
 
 /**
  * Start the built Worker. Its MODELS bucket holds the repository's R2 artifacts, unless
- * `emptyBucket` asks for a deployment that forgot to upload them.
+ * `emptyBucket` asks for a deployment that forgot to upload them. Durable Objects live in
+ * memory, or under `persistDir` when given, so that a second start finds what the first stored.
  */
-export async function startWorker({ emptyBucket = false } = {}): Promise<RunningWorker> {
+export async function startWorker({ emptyBucket = false, persistDir }: { emptyBucket?: boolean; persistDir?: string } = {}): Promise<RunningWorker> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"));
   const mf = new Miniflare({
     ...workerOptions,
@@ -43,12 +44,11 @@ export async function startWorker({ emptyBucket = false } = {}): Promise<Running
     host: "127.0.0.1",
     port: 0,
     cf: false,
+    ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
   } as ConstructorParameters<typeof Miniflare>[0]);
   const url = await mf.ready;
   const bucket = await mf.getR2Bucket("MODELS");
-  for (const model of emptyBucket ? [] : discoverModels()) {
-    if (model.source.kind === "r2" && model.manifest.serving.servable) await bucket.put(model.source.key, readFileSync(model.artifactPath));
-  }
+  for (const { key, path } of emptyBucket ? [] : discoverModels().flatMap(r2Objects)) await bucket.put(key, readFileSync(path));
   return {
     url,
     bucket,

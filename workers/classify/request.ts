@@ -86,13 +86,38 @@ export function checkImage(name: string, bytes: Uint8Array): UploadedImage {
   return { name, bytes, header };
 }
 
-async function readMultipart(body: Uint8Array<ArrayBuffer>, contentType: string): Promise<UploadedImage[]> {
-  let form: FormData;
+/**
+ * Parse a multipart/form-data body.
+ *
+ * @throws InvalidRequestError when it does not parse
+ * @example
+ * const form = await parseForm(body, request.headers.get("content-type")!);
+ */
+export async function parseForm(body: Uint8Array<ArrayBuffer>, contentType: string): Promise<FormData> {
   try {
-    form = await new Response(body, { headers: { "content-type": contentType } }).formData();
+    return await new Response(body, { headers: { "content-type": contentType } }).formData();
   } catch {
     throw new InvalidRequestError("The multipart/form-data body could not be parsed.");
   }
+}
+
+/**
+ * Check the file parts named `image` of a form, in order.
+ *
+ * @example
+ * const images = await imageParts(form.getAll("image"));
+ */
+export async function imageParts(parts: (string | File)[]): Promise<UploadedImage[]> {
+  const images: UploadedImage[] = [];
+  for (const [i, part] of parts.entries()) {
+    if (typeof part === "string") throw new InvalidParameterError("image", `Part ${i} named 'image' is a text field, not a file.`);
+    images.push(checkImage(part.name || `image ${i}`, new Uint8Array(await part.arrayBuffer())));
+  }
+  return images;
+}
+
+async function readMultipart(body: Uint8Array<ArrayBuffer>, contentType: string): Promise<UploadedImage[]> {
+  const form = await parseForm(body, contentType);
   const parts = form.getAll("image");
   if (parts.length === 0) throw new InvalidRequestError("The form has no 'image' part.");
   if (parts.length > CLASSIFY_LIMITS.maxImagesPerRequest) {
@@ -100,12 +125,7 @@ async function readMultipart(body: Uint8Array<ArrayBuffer>, contentType: string)
       maxImagesPerRequest: CLASSIFY_LIMITS.maxImagesPerRequest,
     });
   }
-  const images: UploadedImage[] = [];
-  for (const [i, part] of parts.entries()) {
-    if (typeof part === "string") throw new InvalidParameterError("image", `Part ${i} named 'image' is a text field, not a file.`);
-    images.push(checkImage(part.name || `image ${i}`, new Uint8Array(await part.arrayBuffer())));
-  }
-  return images;
+  return imageParts(parts);
 }
 
 /**

@@ -1,6 +1,10 @@
-/** POST /classify (the default model, or ?model=) and POST /v1/models/{id}/classify. */
+/**
+ * POST /classify (the default model, ?model=, or ?classifier= with an optional ?version=) and
+ * POST /v1/models/{id}/classify.
+ */
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../env";
+import { classifyWithClassifier } from "../classifiers/routes";
 import { getServableModel } from "../models/catalog";
 import { classify } from "./classify";
 import { classifyOptions } from "./options";
@@ -13,5 +17,8 @@ async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Respon
 }
 
 export const classifyRoutes = new Hono<AppEnv>()
-  .post("/classify", (c) => classifyWith(c, c.req.query("model") ?? c.env.DEFAULT_MODEL))
+  .post("/classify", (c) => {
+    const classifier = c.req.query("classifier");
+    return classifier ? classifyWithClassifier(c, classifier) : classifyWith(c, c.req.query("model") ?? c.env.DEFAULT_MODEL);
+  })
   .post("/v1/models/:id/classify", (c) => classifyWith(c, c.req.param("id")));

@@ -1,6 +1,6 @@
-/** Fetching a model's ONNX bytes and proving they are the bytes its manifest describes. */
+/** Fetching a model's files and proving they are the bytes its manifest describes. */
 import { ModelUnavailableError } from "../problems/problems";
-import type { ServedModel } from "./manifest";
+import type { ArtifactSource, ServedModel } from "./manifest";
 
 /**
  * Lower-case hex SHA-256 of some bytes.
@@ -14,31 +14,35 @@ export async function sha256Hex(bytes: ArrayBuffer | Uint8Array<ArrayBuffer>): P
 }
 
 /**
- * The model's ONNX bytes, from the bundle or from R2, after checking their sha256 against the
- * manifest: a session is never created from bytes the manifest does not vouch for.
+ * A file of a model (its ONNX artifact or its head.bin), from the bundle or from R2, after
+ * checking its sha256 against the manifest: nothing is used that the manifest does not vouch for.
  *
  * @throws ModelUnavailableError when the object is missing from R2 or its bytes do not match
  * @example
- * const bytes = await loadArtifact(getModel("resnet-edge"), env.MODELS);
+ * const bytes = await loadFile("resnet-edge", model.source, model.manifest.artifact.sha256, env.MODELS);
  */
-export async function loadArtifact(model: ServedModel, bucket: R2Bucket | undefined): Promise<Uint8Array<ArrayBuffer>> {
-  const { id, artifact } = model.manifest;
+export async function loadFile(id: string, source: ArtifactSource, sha256: string, bucket: R2Bucket | undefined): Promise<Uint8Array<ArrayBuffer>> {
   let bytes: ArrayBuffer;
-  if (model.source.kind === "bundle") {
-    bytes = model.source.bytes;
+  if (source.kind === "bundle") {
+    bytes = source.bytes;
   } else {
-    const object = bucket ? await bucket.get(model.source.key) : null;
+    const object = bucket ? await bucket.get(source.key) : null;
     if (!object) {
-      throw new ModelUnavailableError(
-        id,
-        `The artifact r2://${model.source.key} is not in the MODELS bucket; upload it with \`npm run models:upload\`.`,
-      );
+      throw new ModelUnavailableError(id, `The file r2://${source.key} is not in the MODELS bucket; upload it with \`npm run models:upload\`.`);
     }
     bytes = await object.arrayBuffer();
   }
   const actual = await sha256Hex(bytes);
-  if (actual !== artifact.sha256) {
-    throw new ModelUnavailableError(id, `The artifact's sha256 is ${actual}, not the manifest's ${artifact.sha256}.`);
-  }
+  if (actual !== sha256) throw new ModelUnavailableError(id, `The file's sha256 is ${actual}, not the manifest's ${sha256}.`);
   return new Uint8Array(bytes);
+}
+
+/**
+ * The model's ONNX bytes, verified (loadFile).
+ *
+ * @example
+ * const bytes = await loadArtifact(getModel("resnet-edge"), env.MODELS);
+ */
+export function loadArtifact(model: ServedModel, bucket: R2Bucket | undefined): Promise<Uint8Array<ArrayBuffer>> {
+  return loadFile(model.manifest.id, model.source, model.manifest.artifact.sha256, bucket);
 }

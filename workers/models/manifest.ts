@@ -38,6 +38,8 @@ export interface ModelManifest {
     measuredWith: string;
   };
   quantization?: { scheme: string; method: string; layers: Record<string, number>; from: string; fp32Bytes: number };
+  /** head.bin: the trained head and replay exemplars a copied classifier starts from (servable models). */
+  head?: { file: string; bytes: number; sha256: string; classes: number; embeddingSize: number; exemplarsPerClass: number; exemplars: string; layout: string };
   exportedAt: string;
 }
 
@@ -50,8 +52,9 @@ export type OutputName = keyof ModelManifest["artifact"]["outputs"];
  */
 export type ArtifactSource = { kind: "bundle"; bytes: ArrayBuffer } | { kind: "r2"; key: string };
 
-/** A model the Worker serves: its manifest and where its artifact is. */
+/** A model the Worker serves: its manifest and where its artifact and its head are. */
 export interface ServedModel {
   manifest: ModelManifest;
   source: ArtifactSource;
+  head?: ArtifactSource;
 }

@@ -149,3 +149,98 @@ export function problemResponse(err: unknown, c: Context): Response {
   if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(", ");
   return c.body(JSON.stringify(problem.toBody(new URL(c.req.url).pathname)), problem.status, headers);
 }
+
+export class UnknownClassifierError extends ProblemError {
+  constructor(id: string) {
+    super(404, "unknown-classifier", "Unknown classifier", `No classifier '${id}' exists. Create it with POST /v1/classifiers.`, {
+      classifier: id,
+    });
+  }
+}
+
+export class ClassifierExistsError extends ProblemError {
+  constructor(id: string) {
+    super(409, "classifier-exists", "Classifier exists", `A classifier or model named '${id}' already exists.`, { classifier: id });
+  }
+}
+
+/** Served models' own heads are never changed in place: they are copied, then fine-tuned. */
+export class ReadOnlyClassifierError extends ProblemError {
+  constructor(id: string) {
+    super(
+      403,
+      "classifier-read-only",
+      "Classifier is read-only",
+      `'${id}' is a served model's own classifier. Fine-tune a copy: POST /v1/classifiers {"id": "my-${id}", "backbone": "${id}", "init": "pretrained"}.`,
+      { classifier: id },
+    );
+  }
+}
+
+export class UnknownVersionError extends ProblemError {
+  constructor(id: string, version: number, latest: number) {
+    super(404, "unknown-version", "Unknown version", `Classifier '${id}' has no version ${version}; the latest is ${latest}.`, {
+      classifier: id,
+      version,
+      latest,
+    });
+  }
+}
+
+export class TooManyClassesError extends ProblemError {
+  constructor(id: string, classes: number, maxClasses: number) {
+    super(422, "too-many-classes", "Too many classes", `This call would give '${id}' ${classes} classes; the limit is ${maxClasses}.`, {
+      limit: { maxClasses },
+    });
+  }
+}
+
+export class EmptyClassifierError extends ProblemError {
+  constructor(id: string) {
+    super(409, "classifier-empty", "Classifier has no classes", `Classifier '${id}' has learned no classes yet; teach it with POST /finetune.`, {
+      classifier: id,
+    });
+  }
+}
+
+/** The served backbone changed since the classifier was created: its embeddings mean something else now. */
+export class BackboneChangedError extends ProblemError {
+  constructor(id: string, backbone: string, trainedOn: number, served: number) {
+    super(
+      409,
+      "backbone-changed",
+      "Backbone changed",
+      `Classifier '${id}' was trained on ${backbone} v${trainedOn}, but v${served} is served now.`,
+      { classifier: id, backbone, trainedOn, served },
+    );
+  }
+}
+
+/**
+ * A problem as plain data, for crossing a Durable Object RPC boundary (which keeps an error's
+ * message but not its class or fields).
+ *
+ * @example
+ * const outcome = await stub.learn(batch); // { ok: ... } or { problem: ... }
+ * return unwrap(outcome);
+ */
+export type Outcome<T> = { ok: T; problem?: undefined } | { ok?: undefined; problem: { status: number; slug: string; title: string; detail: string; extensions: Record<string, unknown> } };
+
+/** Run `body`, returning its value or the ProblemError it threw as data. */
+export function outcome<T>(body: () => T): Outcome<T> {
+  try {
+    return { ok: body() };
+  } catch (err) {
+    if (!(err instanceof ProblemError)) throw err;
+    return { problem: { status: err.status, slug: err.slug, title: err.title, detail: err.message, extensions: err.extensions } };
+  }
+}
+
+/** The value of an Outcome, or its problem thrown again as a ProblemError. */
+export function unwrap<T>(result: Outcome<T>): T {
+  if (result.problem) {
+    const { status, slug, title, detail, extensions } = result.problem;
+    throw new ProblemError(status as ContentfulStatusCode, slug, title, detail, extensions);
+  }
+  return result.ok as T;
+}

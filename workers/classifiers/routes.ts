@@ -1,0 +1,194 @@
+/**
+ * Classifiers: a frozen backbone (a served model) plus a head that learns.
+ *
+ *   POST /v1/classifiers                   create {id, backbone, init: "empty" | "pretrained"}
+ *   GET  /v1/classifiers/{id}              describe
+ *   GET  /v1/classifiers/{id}/versions     list versions, newest first
+ *   POST /v1/classifiers/{id}/examples     learn from labelled examples (= POST /finetune)
+ *   POST /v1/classifiers/{id}/rollback     {version}: a new version with that version's head
+ *   POST /v1/classifiers/{id}/classify     classify with the latest version, or ?version=N
+ *   POST /finetune?classifier={id}         the same as /examples (or "classifier" in the body)
+ *
+ * Every served model is also a classifier, under its own id, with its trained head: read-only,
+ * so that it can be copied (init "pretrained") but never changed in place.
+ */
+import { Hono, type Context } from "hono";
+import { classify, round, runModel, type ClassifierHead } from "../classify/classify";
+import { classifyOptions } from "../classify/options";
+import { readBodyLimited, readImages } from "../classify/request";
+import type { AppEnv } from "../env";
+import { loadFile } from "../models/artifacts";
+import { getServableModel, listModels } from "../models/catalog";
+import type { ServedModel } from "../models/manifest";
+import {
+  BackboneChangedError,
+  ClassifierExistsError,
+  InvalidParameterError,
+  InvalidRequestError,
+  ReadOnlyClassifierError,
+  UnknownVersionError,
+} from "../problems/problems";
+import type { ClassifierInfo, FinetuneMetrics, HeadVersion, VersionInfo } from "./classifier-object";
+import { call, classifierObject } from "./client";
+import { readLabelledImages } from "./examples-request";
+import { parseHeadFile, type Head } from "./head";
+import { CLASSIFIER_ID } from "./limits";
+
+type Ctx = Context<AppEnv>;
+
+const servedModel = (id: string) => listModels().find((model) => model.manifest.id === id);
+
+/**
+ * ?version= as a positive integer, or undefined for the latest.
+ *
+ * @example
+ * parseVersion("3"); // 3
+ */
+export function parseVersion(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidParameterError("version", `version must be a positive integer, not '${value}'.`);
+  return Number(value);
+}
+
+/** A served model's own classifier, described as a user classifier would be. */
+function modelClassifier(model: ServedModel): ClassifierInfo & { readOnly: true } {
+  const { manifest } = model;
+  return {
+    id: manifest.id,
+    backbone: { id: manifest.id, version: manifest.version },
+    init: "pretrained",
+    createdAt: manifest.exportedAt,
+    embeddingSize: manifest.embeddingSize,
+    version: manifest.version,
+    labels: manifest.labels,
+    examples: 0,
+    baseExemplars: 0,
+    readOnly: true,
+  };
+}
+
+/** The backbone a classifier was made on, provided the same version is still served. */
+function backboneOf(id: string, backbone: { id: string; version: number }): ServedModel {
+  const model = getServableModel(backbone.id);
+  if (model.manifest.version !== backbone.version) throw new BackboneChangedError(id, backbone.id, backbone.version, model.manifest.version);
+  return model;
+}
+
+/**
+ * The model and head that classify for a classifier id: a served model's own (no head: its
+ * graph's logits), or a user classifier's backbone and its head at `version` (default latest).
+ *
+ * @example
+ * const { model, classifier } = await resolveClassifier(env, "pets", undefined);
+ */
+export async function resolveClassifier(env: AppEnv["Bindings"], id: string, version: number | undefined): Promise<{ model: ServedModel; classifier?: ClassifierHead }> {
+  const model = servedModel(id);
+  if (model) {
+    if (version !== undefined && version !== model.manifest.version) throw new UnknownVersionError(id, version, model.manifest.version);
+    return { model: getServableModel(id) };
+  }
+  const found = await call<HeadVersion>(id, classifierObject(env, id).head(version));
+  return { model: backboneOf(id, found.backbone), classifier: { id, version: found.version, head: found.head } };
+}
+
+async function createClassifier(c: Ctx) {
+  let body: { id?: unknown; backbone?: unknown; init?: unknown };
+  try {
+    body = JSON.parse(new TextDecoder().decode(await readBodyLimited(c.req.raw, 64 * 1024))) ?? {};
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new InvalidRequestError('The body must be JSON: {"id": ..., "backbone": ..., "init": "empty" | "pretrained"}.');
+    throw err;
+  }
+  const { id, backbone, init = "empty" } = body;
+  if (typeof id !== "string" || !CLASSIFIER_ID.test(id)) {
+    throw new InvalidParameterError("id", "id must be 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit.");
+  }
+  if (servedModel(id)) throw new ClassifierExistsError(id);
+  if (typeof backbone !== "string") throw new InvalidParameterError("backbone", "backbone must be the id of a served model.");
+  if (init !== "empty" && init !== "pretrained") throw new InvalidParameterError("init", "init must be 'empty' or 'pretrained'.");
+  const model = getServableModel(backbone);
+  const { manifest } = model;
+  const empty: Head = { labels: [], embeddingSize: manifest.embeddingSize, weight: new Float32Array(0), bias: new Float32Array(0) };
+  let spec = { id, backbone: { id: manifest.id, version: manifest.version }, init, head: empty } as Parameters<ReturnType<typeof classifierObject>["create"]>[0];
+  if (init === "pretrained") {
+    const bytes = await loadFile(manifest.id, model.head!, manifest.head!.sha256, c.env.MODELS);
+    const { head, exemplars, exemplarLabels } = parseHeadFile(bytes, manifest.labels, manifest.head!);
+    spec = { ...spec, head, exemplars: { embeddings: exemplars, labels: exemplarLabels } };
+  }
+  const info = await call<ClassifierInfo>(id, classifierObject(c.env, id).create(spec));
+  return c.json(info, 201, { location: `/v1/classifiers/${id}` });
+}
+
+/** Learn from a call's examples: embeddings computed here, the head updated in the classifier's object. */
+async function finetune(c: Ctx, queryId: string | undefined) {
+  const started = performance.now();
+  const taught = await readLabelledImages(c.req.raw);
+  const id = queryId ?? taught.classifier;
+  if (!id) throw new InvalidParameterError("classifier", "Name the classifier: ?classifier=<id>, or a 'classifier' field in the body.");
+  if (servedModel(id)) throw new ReadOnlyClassifierError(id);
+  const object = classifierObject(c.env, id);
+  const info = await call<ClassifierInfo>(id, object.describe());
+  const model = backboneOf(id, info.backbone);
+  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], c.env.MODELS);
+  const learned = await call<{ version: number; labels: string[]; metrics: FinetuneMetrics }>(
+    id,
+    object.learn({ embeddings: outputs.embedding!, labels: taught.labels }),
+  );
+  return c.json({
+    classifier: { id, version: learned.version },
+    labels: learned.labels,
+    metrics: learned.metrics,
+    timing: { ...timing, embedMs: round(timing.decodeMs + timing.inferenceMs), updateMs: learned.metrics.updateMs, totalMs: round(performance.now() - started) },
+  });
+}
+
+async function describeClassifier(c: Ctx) {
+  const id = c.req.param("id")!;
+  const model = servedModel(id);
+  if (model) return c.json(modelClassifier(model));
+  return c.json(await call<ClassifierInfo>(id, classifierObject(c.env, id).describe()));
+}
+
+async function listVersions(c: Ctx) {
+  const id = c.req.param("id")!;
+  const model = servedModel(id);
+  if (model) {
+    const { version, labels, createdAt } = modelClassifier(model);
+    return c.json({ classifier: id, versions: [{ version, parent: null, kind: "create", createdAt, labels, examples: 0 }] });
+  }
+  return c.json({ classifier: id, versions: await call<VersionInfo[]>(id, classifierObject(c.env, id).versions()) });
+}
+
+async function rollback(c: Ctx) {
+  const id = c.req.param("id")!;
+  if (servedModel(id)) throw new ReadOnlyClassifierError(id);
+  let body: { version?: unknown };
+  try {
+    body = JSON.parse(new TextDecoder().decode(await readBodyLimited(c.req.raw, 4096))) ?? {};
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new InvalidRequestError('The body must be JSON: {"version": N}.');
+    throw err;
+  }
+  const version = parseVersion(typeof body.version === "number" ? String(body.version) : typeof body.version === "string" ? body.version : "");
+  const made = await call<VersionInfo>(id, classifierObject(c.env, id).rollback(version!));
+  return c.json({ classifier: { id, version: made.version }, rolledBackTo: version, labels: made.labels, examples: made.examples }, 201);
+}
+
+/**
+ * POST /classify?classifier= and /v1/classifiers/{id}/classify: classify with a classifier's
+ * latest version, or ?version=N.
+ */
+export async function classifyWithClassifier(c: Ctx, id: string) {
+  const options = classifyOptions(c.req.query());
+  const { model, classifier } = await resolveClassifier(c.env, id, parseVersion(c.req.query("version")));
+  return c.json(await classify(model, await readImages(c.req.raw), options, c.env.MODELS, classifier));
+}
+
+export const classifierRoutes = new Hono<AppEnv>()
+  .post("/v1/classifiers", createClassifier)
+  .get("/v1/classifiers/:id", describeClassifier)
+  .get("/v1/classifiers/:id/versions", listVersions)
+  .post("/v1/classifiers/:id/examples", (c) => finetune(c, c.req.param("id")))
+  .post("/v1/classifiers/:id/rollback", rollback)
+  .post("/v1/classifiers/:id/classify", (c) => classifyWithClassifier(c, c.req.param("id")))
+  .post("/finetune", (c) => finetune(c, c.req.query("classifier")));
