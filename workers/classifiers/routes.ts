@@ -18,7 +18,7 @@ import { classifyOptions } from "../classify/options";
 import { readBodyLimited, readImages } from "../classify/request";
 import type { AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
-import { getServableModel, listModels } from "../models/catalog";
+import { findModel, getServableModel } from "../models/catalog";
 import type { ServedModel } from "../models/manifest";
 import {
   BackboneChangedError,
@@ -35,8 +35,6 @@ import { parseHeadFile, type Head } from "./head";
 import { CLASSIFIER_ID } from "./limits";
 
 type Ctx = Context<AppEnv>;
-
-const servedModel = (id: string) => listModels().find((model) => model.manifest.id === id);
 
 /**
  * ?version= as a positive integer, or undefined for the latest.
@@ -82,7 +80,7 @@ function backboneOf(id: string, backbone: { id: string; version: number }): Serv
  * const { model, classifier } = await resolveClassifier(env, "pets", undefined);
  */
 export async function resolveClassifier(env: AppEnv["Bindings"], id: string, version: number | undefined): Promise<{ model: ServedModel; classifier?: ClassifierHead }> {
-  const model = servedModel(id);
+  const model = findModel(id);
   if (model) {
     if (version !== undefined && version !== model.manifest.version) throw new UnknownVersionError(id, version, model.manifest.version);
     return { model: getServableModel(id) };
@@ -91,19 +89,25 @@ export async function resolveClassifier(env: AppEnv["Bindings"], id: string, ver
   return { model: backboneOf(id, found.backbone), classifier: { id, version: found.version, head: found.head } };
 }
 
-async function createClassifier(c: Ctx) {
-  let body: { id?: unknown; backbone?: unknown; init?: unknown };
+/** A small JSON request body (at most `limit` bytes); `shape` tells the client what was expected. */
+async function readJsonBody<T>(c: Ctx, limit: number, shape: string): Promise<T> {
+  const text = new TextDecoder().decode(await readBodyLimited(c.req.raw, limit));
   try {
-    body = JSON.parse(new TextDecoder().decode(await readBodyLimited(c.req.raw, 64 * 1024))) ?? {};
-  } catch (err) {
-    if (err instanceof SyntaxError) throw new InvalidRequestError('The body must be JSON: {"id": ..., "backbone": ..., "init": "empty" | "pretrained"}.');
-    throw err;
+    return (JSON.parse(text) ?? {}) as T;
+  } catch {
+    throw new InvalidRequestError(`The body must be JSON: ${shape}.`);
   }
+}
+
+async function createClassifier(c: Ctx) {
+  const body = await readJsonBody<{ id?: unknown; backbone?: unknown; init?: unknown }>(
+    c, 64 * 1024, '{"id": ..., "backbone": ..., "init": "empty" | "pretrained"}',
+  );
   const { id, backbone, init = "empty" } = body;
   if (typeof id !== "string" || !CLASSIFIER_ID.test(id)) {
     throw new InvalidParameterError("id", "id must be 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit.");
   }
-  if (servedModel(id)) throw new ClassifierExistsError(id);
+  if (findModel(id)) throw new ClassifierExistsError(id);
   if (typeof backbone !== "string") throw new InvalidParameterError("backbone", "backbone must be the id of a served model.");
   if (init !== "empty" && init !== "pretrained") throw new InvalidParameterError("init", "init must be 'empty' or 'pretrained'.");
   const model = getServableModel(backbone);
@@ -125,7 +129,7 @@ async function finetune(c: Ctx, queryId: string | undefined) {
   const taught = await readLabelledImages(c.req.raw);
   const id = queryId ?? taught.classifier;
   if (!id) throw new InvalidParameterError("classifier", "Name the classifier: ?classifier=<id>, or a 'classifier' field in the body.");
-  if (servedModel(id)) throw new ReadOnlyClassifierError(id);
+  if (findModel(id)) throw new ReadOnlyClassifierError(id);
   const object = classifierObject(c.env, id);
   const info = await call<ClassifierInfo>(id, object.describe());
   const model = backboneOf(id, info.backbone);
@@ -144,14 +148,14 @@ async function finetune(c: Ctx, queryId: string | undefined) {
 
 async function describeClassifier(c: Ctx) {
   const id = c.req.param("id")!;
-  const model = servedModel(id);
+  const model = findModel(id);
   if (model) return c.json(modelClassifier(model));
   return c.json(await call<ClassifierInfo>(id, classifierObject(c.env, id).describe()));
 }
 
 async function listVersions(c: Ctx) {
   const id = c.req.param("id")!;
-  const model = servedModel(id);
+  const model = findModel(id);
   if (model) {
     const { version, labels, createdAt } = modelClassifier(model);
     return c.json({ classifier: id, versions: [{ version, parent: null, kind: "create", createdAt, labels, examples: 0 }] });
@@ -161,14 +165,8 @@ async function listVersions(c: Ctx) {
 
 async function rollback(c: Ctx) {
   const id = c.req.param("id")!;
-  if (servedModel(id)) throw new ReadOnlyClassifierError(id);
-  let body: { version?: unknown };
-  try {
-    body = JSON.parse(new TextDecoder().decode(await readBodyLimited(c.req.raw, 4096))) ?? {};
-  } catch (err) {
-    if (err instanceof SyntaxError) throw new InvalidRequestError('The body must be JSON: {"version": N}.');
-    throw err;
-  }
+  if (findModel(id)) throw new ReadOnlyClassifierError(id);
+  const body = await readJsonBody<{ version?: unknown }>(c, 4096, '{"version": N}');
   const version = parseVersion(typeof body.version === "number" ? String(body.version) : typeof body.version === "string" ? body.version : "");
   const made = await call<VersionInfo>(id, classifierObject(c.env, id).rollback(version!));
   return c.json({ classifier: { id, version: made.version }, rolledBackTo: version, labels: made.labels, examples: made.examples }, 201);

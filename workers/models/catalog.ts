@@ -20,6 +20,16 @@ export function listModels(): ServedModel[] {
 }
 
 /**
+ * The served model with this id, or undefined.
+ *
+ * @example
+ * if (findModel("pets")) throw new ClassifierExistsError("pets");
+ */
+export function findModel(id: string): ServedModel | undefined {
+  return byId.get(id);
+}
+
+/**
  * The served model with this id.
  *
  * @throws UnknownModelError when no such model is served
@@ -27,7 +37,7 @@ export function listModels(): ServedModel[] {
  * const { manifest } = getModel("lenet");
  */
 export function getModel(id: string): ServedModel {
-  const model = byId.get(id);
+  const model = findModel(id);
   if (!model) throw new UnknownModelError(id, modelIds());
   return model;
 }
