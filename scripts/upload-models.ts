@@ -4,7 +4,9 @@
  * `wrangler dev` uses (default; `npm start` runs this first) or, with --remote, the bucket on
  * Cloudflare. Local uploads are skipped when the same sha256 was uploaded before.
  *
- *   node scripts/upload-models.ts [--remote] [--env staging|production]
+ *   node scripts/upload-models.ts [--remote] [--env staging|production] [--dry-run]
+ *
+ * --dry-run lists what would be uploaded, and where, without touching any bucket.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,7 +15,9 @@ import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
 import { ROOT, discoverModels, r2Objects } from "./model-repository.ts";
 
-const { values } = parseArgs({ options: { remote: { type: "boolean", default: false }, env: { type: "string" } } });
+const { values } = parseArgs({
+  options: { remote: { type: "boolean", default: false }, env: { type: "string" }, "dry-run": { type: "boolean", default: false } },
+});
 const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env: values.env });
 const bucket = config.r2_buckets.find((b: { binding: string }) => b.binding === "MODELS")?.bucket_name;
 if (!bucket) throw new Error("wrangler.toml declares no R2 bucket bound as MODELS");
@@ -29,7 +33,8 @@ for (const { key, path, sha256, bytes } of discoverModels().flatMap(r2Objects)) 
     console.log(`models: r2://${bucket}/${key} is up to date`);
     continue;
   }
-  console.log(`models: uploading ${key} (${(bytes / 1e6).toFixed(1)} MB) to ${values.remote ? "remote" : "local"} r2://${bucket}`);
+  console.log(`models: ${values["dry-run"] ? "would upload" : "uploading"} ${key} (${(bytes / 1e6).toFixed(1)} MB) to ${values.remote ? "remote" : "local"} r2://${bucket}`);
+  if (values["dry-run"]) continue;
   execFileSync(
     wrangler,
     ["r2", "object", "put", `${bucket}/${key}`, "--file", path, "--content-type", "application/octet-stream",
@@ -38,7 +43,7 @@ for (const { key, path, sha256, bytes } of discoverModels().flatMap(r2Objects)) 
   );
   uploaded[key] = sha256;
 }
-if (!values.remote) {
+if (!values.remote && !values["dry-run"]) {
   mkdirSync(dirname(stampFile), { recursive: true });
   writeFileSync(stampFile, JSON.stringify(uploaded, null, 2));
 }

@@ -5,7 +5,7 @@ export default defineConfig({
   test: {
     root: fileURLToPath(new URL("..", import.meta.url)),
     // `npm run bench` sets BENCH=1 to run the benchmarks instead of the tests.
-    include: process.env.BENCH ? ["test/bench/**/*.bench.ts"] : ["workers/**/*.test.ts", "test/**/*.test.ts"],
+    include: process.env.BENCH ? ["test/bench/**/*.bench.ts"] : ["workers/**/*.test.ts", "scripts/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 300_000,

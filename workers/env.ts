@@ -8,6 +8,12 @@ export interface Env {
   MODELS: R2Bucket;
   /** One Durable Object (SQLite storage) per fine-tunable classifier, by id. */
   CLASSIFIERS: DurableObjectNamespace<ClassifierObject>;
+  /** "public" (default) or "key": whether classify and read routes need an API key (workers/auth). */
+  CLASSIFY_ACCESS: string;
+  /** Secret: full-access API keys, comma-separated. Without any, routes that change state are closed. */
+  API_KEYS?: string;
+  /** Secret (optional): classify-only API keys, comma-separated. */
+  CLASSIFY_KEYS?: string;
 }
 
 export type AppEnv = { Bindings: Env };

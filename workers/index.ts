@@ -5,6 +5,9 @@
 import { Hono } from "hono";
 import { classifierRoutes } from "./classifiers/routes";
 import { classifyRoutes } from "./classify/routes";
+import { parseKeys } from "./auth/api-keys";
+import { CLASSIFY_LIMITS } from "./classify/limits";
+import { discardBody } from "./classify/request";
 import type { AppEnv } from "./env";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
 import { onnxRuntimeHeapBytes, residentModels } from "./inference/onnx-session";
@@ -19,6 +22,7 @@ app.get("/healthz", (c) =>
     status: "ok",
     models: modelIds(),
     defaultModel: c.env.DEFAULT_MODEL,
+    auth: { classify: c.env.CLASSIFY_ACCESS === "public" ? "public" : "key", writeKeysConfigured: parseKeys(c.env.API_KEYS).length > 0 },
     memory: {
       onnxRuntimeHeapBytes: onnxRuntimeHeapBytes(),
       modelBudgetBytes: MODEL_MEMORY_BUDGET_BYTES,
@@ -38,7 +42,8 @@ const ROUTE_METHODS: [RegExp, string[]][] = [
   [/^\/healthz$/, ["GET"]],
   [/^\/finetune$/, ["POST"]],
   [/^\/v1\/classifiers$/, ["POST"]],
-  [/^\/v1\/classifiers\/[^/]+(\/versions)?$/, ["GET"]],
+  [/^\/v1\/classifiers\/[^/]+$/, ["GET", "DELETE"]],
+  [/^\/v1\/classifiers\/[^/]+\/versions$/, ["GET"]],
   [/^\/v1\/classifiers\/[^/]+\/(examples|rollback|classify)$/, ["POST"]],
 ];
 
@@ -47,7 +52,10 @@ app.notFound((c) => {
   const known = ROUTE_METHODS.find(([pattern]) => pattern.test(path));
   return problemResponse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
 });
-app.onError(problemResponse);
+app.onError(async (err, c) => {
+  await discardBody(c.req.raw, CLASSIFY_LIMITS.maxRequestBytes);
+  return problemResponse(err, c);
+});
 
 export default app;
 export { ClassifierObject } from "./classifiers/classifier-object";

@@ -14,7 +14,7 @@ import { discoverModels, type RepositoryModel } from "../../scripts/model-reposi
 import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { BUILD_DIR } from "../support/paths";
-import { quantile } from "../support/stats";
+import { quantile } from "../../scripts/stats.ts";
 import { startWorker, type RunningWorker } from "../support/worker";
 
 const COLD_STARTS = 3;

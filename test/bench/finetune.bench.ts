@@ -17,7 +17,7 @@ import { it } from "vitest";
 import { FASHION_LABELS, fashionMnist } from "../support/fashion";
 import { digit, encodeGray, mnistTest, type Digits, type EncodedImage } from "../support/mnist";
 import { ROOT } from "../support/paths";
-import { quantile } from "../support/stats";
+import { quantile } from "../../scripts/stats.ts";
 import { startWorker, type RunningWorker } from "../support/worker";
 
 const CALL_SIZE = 100;

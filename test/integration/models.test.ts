@@ -25,6 +25,7 @@ describe("model routes", () => {
       status: "ok",
       models: repository.map((m) => m.id),
       defaultModel: "lenet",
+      auth: { classify: "public", writeKeysConfigured: true },
       memory: { onnxRuntimeHeapBytes: expect.any(Number), modelBudgetBytes: 96 * 2 ** 20, residentModels: expect.any(Array) },
     });
   });

@@ -122,6 +122,17 @@ export class ClassifierObject extends DurableObject<Env> {
     });
   }
 
+  /** Delete the classifier with its versions and examples; the id can be created anew. */
+  remove(): Outcome<ClassifierInfo> {
+    return outcome(() => {
+      const info = this.info();
+      this.ctx.storage.transactionSync(() => {
+        for (const table of ["examples", "versions", "classifier"]) this.sql.exec(`DELETE FROM ${table}`);
+      });
+      return info;
+    });
+  }
+
   describe(): Outcome<ClassifierInfo> {
     return outcome(() => this.info());
   }

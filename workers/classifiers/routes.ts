@@ -7,12 +7,16 @@
  *   POST /v1/classifiers/{id}/examples     learn from labelled examples (= POST /finetune)
  *   POST /v1/classifiers/{id}/rollback     {version}: a new version with that version's head
  *   POST /v1/classifiers/{id}/classify     classify with the latest version, or ?version=N
+ *   DELETE /v1/classifiers/{id}            delete it, versions and examples
  *   POST /finetune?classifier={id}         the same as /examples (or "classifier" in the body)
+ *
+ * Routes that change state need a full-access API key; the others follow CLASSIFY_ACCESS (workers/auth).
  *
  * Every served model is also a classifier, under its own id, with its trained head: read-only,
  * so that it can be copied (init "pretrained") but never changed in place.
  */
 import { Hono, type Context } from "hono";
+import { requireAccess } from "../auth/require-access";
 import { classify, round, runModel, type ClassifierHead } from "../classify/classify";
 import { classifyOptions } from "../classify/options";
 import { readBodyLimited, readImages } from "../classify/request";
@@ -163,6 +167,12 @@ async function listVersions(c: Ctx) {
   return c.json({ classifier: id, versions: await call<VersionInfo[]>(id, classifierObject(c.env, id).versions()) });
 }
 
+async function deleteClassifier(c: Ctx) {
+  const id = c.req.param("id")!;
+  if (findModel(id)) throw new ReadOnlyClassifierError(id);
+  return c.json({ deleted: await call<ClassifierInfo>(id, classifierObject(c.env, id).remove()) });
+}
+
 async function rollback(c: Ctx) {
   const id = c.req.param("id")!;
   if (findModel(id)) throw new ReadOnlyClassifierError(id);
@@ -182,11 +192,15 @@ export async function classifyWithClassifier(c: Ctx, id: string) {
   return c.json(await classify(model, await readImages(c.req.raw), options, c.env.MODELS, classifier));
 }
 
+const write = requireAccess("write");
+const read = requireAccess("classify");
+
 export const classifierRoutes = new Hono<AppEnv>()
-  .post("/v1/classifiers", createClassifier)
-  .get("/v1/classifiers/:id", describeClassifier)
-  .get("/v1/classifiers/:id/versions", listVersions)
-  .post("/v1/classifiers/:id/examples", (c) => finetune(c, c.req.param("id")))
-  .post("/v1/classifiers/:id/rollback", rollback)
-  .post("/v1/classifiers/:id/classify", (c) => classifyWithClassifier(c, c.req.param("id")))
-  .post("/finetune", (c) => finetune(c, c.req.query("classifier")));
+  .post("/v1/classifiers", write, createClassifier)
+  .get("/v1/classifiers/:id", read, describeClassifier)
+  .delete("/v1/classifiers/:id", write, deleteClassifier)
+  .get("/v1/classifiers/:id/versions", read, listVersions)
+  .post("/v1/classifiers/:id/examples", write, (c) => finetune(c, c.req.param("id")))
+  .post("/v1/classifiers/:id/rollback", write, rollback)
+  .post("/v1/classifiers/:id/classify", read, (c) => classifyWithClassifier(c, c.req.param("id")))
+  .post("/finetune", write, (c) => finetune(c, c.req.query("classifier")));

@@ -64,6 +64,30 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
 }
 
 /**
+ * Read and drop what is left of a refused request's body (up to `limit` bytes), so that the
+ * client can finish sending before it reads the answer: a server that answers early and hangs
+ * up makes HTTP/1.1 clients fail with EPIPE/ECONNRESET instead of showing the 4xx.
+ *
+ * @example
+ * app.onError(async (err, c) => { await discardBody(c.req.raw, limit); return problemResponse(err, c); });
+ */
+export async function discardBody(request: Request, limit: number): Promise<void> {
+  // A body declared over the limit is refused unread: waiting for it would be waiting for the attack.
+  if (!request.body || request.bodyUsed || Number(request.headers.get("content-length") ?? 0) > limit) return;
+  const reader = request.body.getReader();
+  try {
+    for (let total = 0; total <= limit; ) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // The client went away: there is nobody to answer.
+  }
+}
+
+/**
  * Check one encoded image against the byte and pixel limits, from its header alone.
  *
  * @example

@@ -1,8 +1,9 @@
 /**
  * POST /classify (the default model, ?model=, or ?classifier= with an optional ?version=) and
- * POST /v1/models/{id}/classify.
+ * POST /v1/models/{id}/classify. Public unless CLASSIFY_ACCESS is "key" (workers/auth).
  */
 import { Hono, type Context } from "hono";
+import { requireAccess } from "../auth/require-access";
 import type { AppEnv } from "../env";
 import { classifyWithClassifier } from "../classifiers/routes";
 import { getServableModel } from "../models/catalog";
@@ -16,9 +17,11 @@ async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Respon
   return c.json(await classify(model, await readImages(c.req.raw), options, c.env.MODELS));
 }
 
+const access = requireAccess("classify");
+
 export const classifyRoutes = new Hono<AppEnv>()
-  .post("/classify", (c) => {
+  .post("/classify", access, (c) => {
     const classifier = c.req.query("classifier");
     return classifier ? classifyWithClassifier(c, classifier) : classifyWith(c, c.req.query("model") ?? c.env.DEFAULT_MODEL);
   })
-  .post("/v1/models/:id/classify", (c) => classifyWith(c, c.req.param("id")));
+  .post("/v1/models/:id/classify", access, (c) => classifyWith(c, c.req.param("id")));

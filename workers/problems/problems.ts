@@ -22,6 +22,9 @@ export interface ProblemBody {
  * throw new ProblemError(400, "invalid-parameter", "Invalid parameter", "top_k must be >= 1");
  */
 export class ProblemError extends Error {
+  /** Response headers that belong with this problem (Allow, WWW-Authenticate). */
+  headers: Record<string, string> = {};
+
   constructor(
     readonly status: ContentfulStatusCode,
     readonly slug: string,
@@ -128,10 +131,50 @@ export class NotFoundError extends ProblemError {
 }
 
 export class MethodNotAllowedError extends ProblemError {
-  constructor(method: string, readonly allowed: readonly string[]) {
+  constructor(method: string, allowed: readonly string[]) {
     super(405, "method-not-allowed", "Method not allowed", `${method} is not allowed here; use ${allowed.join(", ")}.`, {
       allowed,
     });
+    this.headers = { allow: allowed.join(", ") };
+  }
+}
+
+const BEARER_REALM = 'Bearer realm="cnn-edge"';
+
+/** No Authorization header on a route that needs a key. */
+export class AuthenticationRequiredError extends ProblemError {
+  constructor(access: "write" | "classify") {
+    const which = access === "write" ? "an API key (API_KEYS)" : "an API key (API_KEYS or CLASSIFY_KEYS)";
+    super(401, "authentication-required", "Authentication required", `This route needs ${which}: send 'Authorization: Bearer <key>'.`);
+    this.headers = { "www-authenticate": BEARER_REALM };
+  }
+}
+
+/** A bearer token that is none of the configured keys. */
+export class InvalidApiKeyError extends ProblemError {
+  constructor() {
+    super(401, "invalid-api-key", "Invalid API key", "The API key is not valid here.");
+    this.headers = { "www-authenticate": `${BEARER_REALM}, error="invalid_token"` };
+  }
+}
+
+/** A valid classify-only key on a route that changes state. */
+export class InsufficientScopeError extends ProblemError {
+  constructor() {
+    super(403, "insufficient-scope", "Key not allowed here", "This key may classify and read, not change state; use a key from API_KEYS.");
+    this.headers = { "www-authenticate": `${BEARER_REALM}, error="insufficient_scope"` };
+  }
+}
+
+/** A deployment without API_KEYS: its write routes are closed, not open. */
+export class AuthNotConfiguredError extends ProblemError {
+  constructor() {
+    super(
+      503,
+      "auth-not-configured",
+      "Write access not configured",
+      "This deployment has no API keys, so routes that change state are closed. Its operator sets them with `wrangler secret put API_KEYS`.",
+    );
   }
 }
 
@@ -145,8 +188,7 @@ export function problemResponse(err: unknown, c: Context): Response {
       ? err
       : new ProblemError(500, "internal-error", "Internal server error", "The server failed to handle this request.");
   if (!(err instanceof ProblemError)) console.error("unhandled error", err);
-  const headers: Record<string, string> = { "content-type": PROBLEM_CONTENT_TYPE };
-  if (err instanceof MethodNotAllowedError) headers.allow = err.allowed.join(", ");
+  const headers: Record<string, string> = { ...problem.headers, "content-type": PROBLEM_CONTENT_TYPE };
   return c.body(JSON.stringify(problem.toBody(new URL(c.req.url).pathname)), problem.status, headers);
 }
 
