@@ -42,7 +42,7 @@ function fail(message: string): never {
  * @example
  * parseDuration("2m"); // 120
  */
-export function parseDuration(text: string): number {
+function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(s|m)?$/.exec(text.trim());
   if (!match) fail(`--duration must look like 30s, 2m or 45, not '${text}'`);
   return Number(match[1]) * (match[2] === "m" ? 60 : 1);
@@ -82,7 +82,8 @@ if (base.protocol !== "http:" && base.protocol !== "https:") fail(`--url must be
 const durationS = parseDuration(args.duration);
 if (durationS <= 0 || durationS > CAPS.durationS) fail(`--duration must be more than 0 and at most ${CAPS.durationS}s`);
 const connections = number("connections", args.connections, 1, CAPS.connections);
-const finetuneRatio = number("finetune-ratio", args["finetune-ratio"], 0, 1);
+// At most 0.9, so that classify answers are always there to check.
+const finetuneRatio = number("finetune-ratio", args["finetune-ratio"], 0, 0.9);
 const maxRequests = number("max-requests", args["max-requests"], 1, CAPS.requests);
 if (finetuneRatio > 0 && !args.key) fail("--finetune-ratio needs --key (a full-access API key): fine-tuning changes state");
 const auth: Record<string, string> = args.key ? { authorization: `Bearer ${args.key}` } : {};
