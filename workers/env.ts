@@ -8,7 +8,7 @@ export interface Env {
   MODELS: R2Bucket;
   /** One Durable Object (SQLite storage) per fine-tunable classifier, by id. */
   CLASSIFIERS: DurableObjectNamespace<ClassifierObject>;
-  /** "public" (default) or "key": whether classify and read routes need an API key (workers/auth). */
+  /** "public" or "key": whether classify and read routes need an API key (workers/auth); any other value counts as "key". */
   CLASSIFY_ACCESS: string;
   /** Secret: full-access API keys, comma-separated. Without any, routes that change state are closed. */
   API_KEYS?: string;

@@ -9,6 +9,7 @@
  * Write routes always need an API_KEYS key; with no API_KEYS set they are closed, never open
  * (require-access.ts).
  */
+
 /**
  * The keys in a secret's value: comma- or whitespace-separated, blanks ignored.
  *
