@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { AnswerCheck, accuracyFloor, topLabel } from "./loadtest/answers.ts";
 import { DATASETS, finetuneBody, makePayloads, type Payload } from "./loadtest/payloads.ts";
-import { chartSvg, timeline, type Sample } from "./loadtest/report.ts";
+import { chartSvg, isError, statusCounts, timeline, type Sample } from "./loadtest/report.ts";
 import { quantile } from "./stats.ts";
 
 const CAPS = { durationS: 600, connections: 512, requests: 1_000_000 };
@@ -155,7 +155,6 @@ for (let k = 0, image = 0, body = 0; k < SLOTS; k++) {
 
 const answers = new AnswerCheck(payloads, reference);
 const samples: Sample[] = [];
-const statusCodes: Record<string, number> = {};
 const errorMessages: Record<string, number> = {};
 const finetune = { sent: 0, acknowledged: 0 };
 let next = 0;
@@ -206,19 +205,17 @@ const instance = autocannon({
 instance.on("start", () => (started = Date.now()));
 instance.on("response", (_client, status: number, _bytes: number, latencyMs: number) => {
   samples.push({ at: Date.now() - started, latencyMs, status });
-  statusCodes[status] = (statusCodes[status] ?? 0) + 1;
 });
 instance.on("reqError", (err: Error) => {
   samples.push({ at: Date.now() - started, latencyMs: 0, status: 0 });
   errorMessages[err.message] = (errorMessages[err.message] ?? 0) + 1;
-  statusCodes.failed = (statusCodes.failed ?? 0) + 1;
 });
 
 // Progress: one line every 5 s (and a redrawn line on a terminal every second).
 const progress = setInterval(() => {
   const now = Date.now() - started;
   const recent = samples.filter((s) => s.at > now - 5000);
-  const line = `loadtest: ${(now / 1000).toFixed(0)}/${durationS}s  ${samples.length} responses  ${(recent.length / 5).toFixed(0)} req/s  p99 ${quantile(recent.map((s) => s.latencyMs), 0.99).toFixed(0)} ms  errors ${samples.filter((s) => s.status < 200 || s.status >= 300).length}  checked ${answers.summary().checked}`;
+  const line = `loadtest: ${(now / 1000).toFixed(0)}/${durationS}s  ${samples.length} responses  ${(recent.length / 5).toFixed(0)} req/s  p99 ${quantile(recent.map((s) => s.latencyMs), 0.99).toFixed(0)} ms  errors ${samples.filter(isError).length}  checked ${answers.summary().checked}`;
   if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
   else if (Math.round(now / 1000) % 5 === 0) console.log(line);
 }, 1000);
@@ -242,7 +239,8 @@ if (classifier) {
 }
 
 const latencies = samples.filter((s) => s.status !== 0).map((s) => s.latencyMs);
-const errors = samples.filter((s) => s.status < 200 || s.status >= 300).length;
+const errors = samples.filter(isError).length;
+const statusCodes = statusCounts(samples);
 const seconds = timeline(samples);
 const checks = answers.summary();
 const failures = [

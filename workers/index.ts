@@ -2,7 +2,7 @@
  * cnn-edge: CNN image classifiers served from a Cloudflare Worker with onnxruntime-web.
  * Each feature lives in its own folder and contributes its routes here.
  */
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import { classifierRoutes } from "./classifiers/routes";
 import { classifyRoutes } from "./classify/routes";
 import { parseKeys } from "./auth/api-keys";
@@ -47,15 +47,18 @@ const ROUTE_METHODS: [RegExp, string[]][] = [
   [/^\/v1\/classifiers\/[^/]+\/(examples|rollback|classify)$/, ["POST"]],
 ];
 
+/** Every refusal: the unread body drained first (see discardBody), then the problem. */
+async function refuse(err: unknown, c: Context<AppEnv>): Promise<Response> {
+  await discardBody(c.req.raw, CLASSIFY_LIMITS.maxRequestBytes);
+  return problemResponse(err, c);
+}
+
 app.notFound((c) => {
   const path = new URL(c.req.url).pathname;
   const known = ROUTE_METHODS.find(([pattern]) => pattern.test(path));
-  return problemResponse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
+  return refuse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
 });
-app.onError(async (err, c) => {
-  await discardBody(c.req.raw, CLASSIFY_LIMITS.maxRequestBytes);
-  return problemResponse(err, c);
-});
+app.onError(refuse);
 
 export default app;
 export { ClassifierObject } from "./classifiers/classifier-object";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { quantile } from "../stats";
-import { chartSvg, timeline } from "./report";
+import { chartSvg, statusCounts, timeline } from "./report";
 
 describe("quantile", () => {
   it("takes the nearest rank", () => {
@@ -22,6 +22,13 @@ describe("timeline", () => {
       { t: 1, requests: 0, errors: 0, p50Ms: 0, p99Ms: 0 },
       { t: 2, requests: 1, errors: 1, p50Ms: 20, p99Ms: 20 },
     ]);
+  });
+});
+
+describe("statusCounts", () => {
+  it("counts by status, requests without an answer as failed", () => {
+    const samples = [200, 200, 503, 0].map((status, at) => ({ at, latencyMs: 1, status }));
+    expect(statusCounts(samples)).toEqual({ 200: 2, 503: 1, failed: 1 });
   });
 });
 

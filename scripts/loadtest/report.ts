@@ -13,6 +13,26 @@ export interface Sample {
   status: number;
 }
 
+/** Whether a sample is a failure: a non-2xx answer, or no answer at all. */
+export function isError(sample: Sample): boolean {
+  return sample.status < 200 || sample.status >= 300;
+}
+
+/**
+ * Samples counted by status code ("failed" for requests that got no answer).
+ *
+ * @example
+ * statusCounts([{ at: 1, latencyMs: 5, status: 200 }, { at: 2, latencyMs: 0, status: 0 }]); // { 200: 1, failed: 1 }
+ */
+export function statusCounts(samples: readonly Sample[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const { status } of samples) {
+    const key = status === 0 ? "failed" : String(status);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
 export interface Second {
   /** Seconds from the start. */
   t: number;
@@ -37,7 +57,7 @@ export function timeline(samples: readonly Sample[]): Second[] {
     return {
       t,
       requests: bucket.length,
-      errors: bucket.filter((s) => s.status < 200 || s.status >= 300).length,
+      errors: bucket.filter(isError).length,
       p50Ms: quantile(latencies, 0.5),
       p99Ms: quantile(latencies, 0.99),
     };
