@@ -1,6 +1,6 @@
 /**
  * Write workers/models/catalog.generated.ts from the model repository (model-repository.ts):
- * every served model's manifest, with its bundled bytes or its R2 key, for its ONNX artifact
+ * every served model's manifest and config.json, with its bundled bytes or its R2 key, for its ONNX artifact
  * and its head. wrangler runs this as its build command, so `wrangler dev` and `wrangler
  * deploy` always serve what models/ holds.
  *
@@ -26,7 +26,8 @@ for (const model of discoverModels()) {
   const source = sourceOf(model.source, model.artifactPath, name);
   const head = model.head ? `, head: ${sourceOf(model.head.source, model.head.path, `${name}_head`)}` : "";
   const manifest = JSON.stringify(model.manifest, null, 2).replace(/\n/g, "\n  ");
-  entries.push(`  { manifest: ${manifest} satisfies ModelManifest, source: ${source}${head} },`);
+  const config = model.config ? `, config: ${JSON.stringify(model.config)}` : "";
+  entries.push(`  { manifest: ${manifest} satisfies ModelManifest${config}, source: ${source}${head} },`);
   const where = model.source.kind === "bundle" ? "bundled" : `r2://${model.source.key}`;
   console.log(`catalog: ${model.id} v${model.version} (${(model.manifest.artifact.bytes / 1e6).toFixed(2)} MB, ${where})`);
 }

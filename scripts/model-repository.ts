@@ -21,6 +21,29 @@ export const HEAD_BUNDLE_LIMIT_BYTES = 512 * 1024;
 
 export type FileSource = { kind: "bundle" } | { kind: "r2"; key: string };
 
+/** models/<id>/config.json: how the model is served, whatever its version (workers/models/manifest.ts ModelConfig). */
+export interface RepositoryConfig {
+  dynamicBatching?: { maxBatch?: number; windowMs?: number };
+}
+
+/** Bounds of config.json's dynamicBatching: a batch of at most 256 images, a window of at most 50 ms. */
+const BATCHING_BOUNDS = { maxBatch: [1, 256], windowMs: [0, 50] } as const;
+
+function readConfig(modelDir: string): RepositoryConfig | undefined {
+  const path = join(modelDir, "config.json");
+  if (!existsSync(path)) return undefined;
+  const config = JSON.parse(readFileSync(path, "utf8")) as RepositoryConfig;
+  for (const key of Object.keys(config)) if (key !== "dynamicBatching") throw new Error(`${path}: unknown setting '${key}'`);
+  for (const [key, value] of Object.entries(config.dynamicBatching ?? {})) {
+    const bounds = BATCHING_BOUNDS[key as keyof typeof BATCHING_BOUNDS];
+    if (!bounds) throw new Error(`${path}: unknown dynamicBatching setting '${key}'`);
+    if (!Number.isInteger(value) || value < bounds[0] || value > bounds[1]) {
+      throw new Error(`${path}: dynamicBatching.${key} must be an integer in [${bounds.join(", ")}], not ${JSON.stringify(value)}`);
+    }
+  }
+  return config;
+}
+
 export interface RepositoryModel {
   id: string;
   version: number;
@@ -33,6 +56,7 @@ export interface RepositoryModel {
     serving: { servable: boolean; memoryBytes: number; runBatch: number };
     head?: { file: string; bytes: number; sha256: string };
   } & Record<string, unknown>;
+  config?: RepositoryConfig;
   /** Absolute path of the ONNX file. */
   artifactPath: string;
   /** Where the Worker reads it: bundled, or this R2 key (also its path relative to the repository root). */
@@ -87,7 +111,8 @@ export function discoverModels(modelsDir = MODELS_DIR): RepositoryModel[] {
       const path = join(versionDir, manifest.head.file);
       head = { path, source: checkedFile(path, manifest.head.sha256, manifest.head.bytes, HEAD_BUNDLE_LIMIT_BYTES) };
     }
-    models.push({ id, version, manifest, artifactPath, source, ...(head ? { head } : {}) });
+    const config = readConfig(join(modelsDir, id));
+    models.push({ id, version, manifest, artifactPath, source, ...(config ? { config } : {}), ...(head ? { head } : {}) });
   }
   if (!models.length) throw new Error(`no models found under ${modelsDir}`);
   return models;

@@ -10,6 +10,8 @@ export interface Env {
   CLASSIFIERS: DurableObjectNamespace<ClassifierObject>;
   /** "public" or "key": whether classify and read routes need an API key (workers/auth); any other value counts as "key". */
   CLASSIFY_ACCESS: string;
+  /** "off" runs every request on its own; anything else batches concurrent requests per models/<id>/config.json. */
+  DYNAMIC_BATCHING?: string;
   /** Secret: full-access API keys, comma-separated. Without any, routes that change state are closed. */
   API_KEYS?: string;
   /** Secret (optional): classify-only API keys, comma-separated. */
@@ -17,3 +19,23 @@ export interface Env {
 }
 
 export type AppEnv = { Bindings: Env };
+
+/**
+ * What running a model needs from its request: the bindings, and waitUntil, which keeps the
+ * request's context alive for work other requests share (a batch it leads, a session it
+ * loads) even when its own client goes away: workerd cancels a request's pending work then.
+ */
+export interface ServingContext {
+  env: Pick<Env, "MODELS" | "DYNAMIC_BATCHING">;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/**
+ * A request's ServingContext.
+ *
+ * @example
+ * await classify(model, readImages(c.req.raw), options, servingContext(c));
+ */
+export function servingContext(c: { env: Env; executionCtx: { waitUntil(promise: Promise<unknown>): void } }): ServingContext {
+  return { env: c.env, waitUntil: (promise) => c.executionCtx.waitUntil(promise) };
+}

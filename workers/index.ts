@@ -10,10 +10,15 @@ import { CLASSIFY_LIMITS } from "./classify/limits";
 import { discardBody } from "./classify/request";
 import type { AppEnv } from "./env";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
-import { onnxRuntimeHeapBytes, residentModels } from "./inference/onnx-session";
-import { modelIds } from "./models/catalog";
+import { onnxRuntimeHeapBytes, residentModels, runtimeWarmUp, warmUpRuntime } from "./inference/onnx-session";
+import { listModels, modelIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
 import { MethodNotAllowedError, NotFoundError, problemResponse } from "./problems/problems";
+
+// ORT's runtime starts with the isolate, not with its first request: the smallest bundled model
+// is run once in global scope.
+const bundled = listModels().filter((model) => model.source.kind === "bundle" && model.manifest.serving.servable);
+void warmUpRuntime(bundled.sort((a, b) => a.manifest.artifact.bytes - b.manifest.artifact.bytes)[0]!);
 
 const app = new Hono<AppEnv>();
 
@@ -25,6 +30,7 @@ app.get("/healthz", (c) =>
     auth: { classify: c.env.CLASSIFY_ACCESS === "public" ? "public" : "key", writeKeysConfigured: parseKeys(c.env.API_KEYS).length > 0 },
     memory: {
       onnxRuntimeHeapBytes: onnxRuntimeHeapBytes(),
+      runtimeWarmUp: runtimeWarmUp(),
       modelBudgetBytes: MODEL_MEMORY_BUDGET_BYTES,
       residentModels: residentModels(),
     },

@@ -1,106 +1,219 @@
 /**
- * Latency of every served model: POST /classify against the built Worker in workerd (Miniflare)
- * over loopback HTTP, beside the bare model in onnxruntime-node (native, 1 thread) on the same
- * machine. Prints a markdown table and writes test/.build/bench-classify.json. Run: npm run bench
+ * How fast every served model classifies, side by side (npm run bench):
  *
- * cold: the first request to a freshly started Worker (ORT runtime start, artifact fetch and
- * check, session creation); warm: sequential one-image requests to a Worker that has served one.
+ * 1. Engines: milliseconds per image at batch 1, 8 and 32 of onnxruntime-web inside workerd
+ *    (the model-run time the Worker reports for a request of that many images, batching off),
+ *    onnxruntime-web in Node, and native onnxruntime-node with 1 thread and all threads; each
+ *    as effective GFLOP/s (scripts/count_flops.py) and as a multiple of native 1-thread.
+ * 2. HTTP: one-image POST /v1/models/{id}/classify requests kept in flight by autocannon at
+ *    concurrency 1, 8 and 32, with dynamic batching on and off: images/s, p50/p99, the mean
+ *    batch the Worker ran, and images/s over the raw batch-32 rate of the same isolate.
+ * 3. Cold start: a freshly started Worker's first /classify (median of 3); memory: workerd's
+ *    peak RSS over each model's runs and ORT's WASM heap (GET /healthz).
+ * 4. Decoding: a 12-megapixel JPEG photo through /classify, time and workerd's peak RSS.
+ *
+ * Prints markdown tables and writes test/.build/bench-classify.{json,md}. The load generator
+ * and workerd share this machine's cores: ratios carry over between machines, absolute
+ * figures less so.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import * as ortNode from "onnxruntime-node";
+import sharp from "sharp";
 import { it } from "vitest";
 import { discoverModels, type RepositoryModel } from "../../scripts/model-repository.ts";
+import { quantile } from "../../scripts/stats.ts";
 import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { BUILD_DIR } from "../support/paths";
-import { quantile } from "../../scripts/stats.ts";
 import { startWorker, type RunningWorker } from "../support/worker";
+import { ENGINES, engineMsPerImage, flopsPerImage } from "./engines";
+import { loadClassify, type LoadResult, type Upload } from "./http-load";
+import { workerdPeakBytes } from "./workerd-memory";
 
+const BATCHES = [1, 8, 32];
+const CONCURRENCY = [1, 8, 32];
 const COLD_STARTS = 3;
-const WARM_REQUESTS = 200;
-const NATIVE_RUNS = 200;
-
-interface Upload {
-  bytes: Uint8Array<ArrayBuffer>;
-  type: string;
-}
+const WORKER_ENGINE = "ort-web in workerd";
+const NATIVE = "ort-node 1 thread";
 
 async function uploadsFor(model: RepositoryModel): Promise<Upload[]> {
   if (model.manifest.dataset === "MNIST") {
-    const digits = mnistTest(WARM_REQUESTS);
-    return Promise.all(Array.from({ length: WARM_REQUESTS }, async (_, i) => ({ bytes: await encodeGray(digit(digits, i), 28, 28, "png"), type: "image/png" })));
+    const digits = mnistTest(32);
+    return Promise.all(Array.from({ length: 32 }, async (_, i) => ({ bytes: await encodeGray(digit(digits, i), 28, 28, "png"), type: "image/png" })));
   }
-  return cifarValidation(WARM_REQUESTS / 10).map((file) => ({ bytes: file.bytes, type: "image/jpeg" }));
+  return cifarValidation(4).map((file) => ({ bytes: file.bytes, type: "image/jpeg" }));
 }
 
-/** Client-side latency of one request, and the model-run time the Worker reports in it. */
-async function classify(worker: RunningWorker, id: string, upload: Upload): Promise<{ ms: number; inferenceMs: number }> {
+interface Timing {
+  inferenceMs: number;
+  batch: { images: number };
+}
+
+async function post(worker: RunningWorker, id: string, uploads: Upload[]): Promise<{ ms: number; timing: Timing }> {
+  const form = new FormData();
+  for (const [i, upload] of uploads.entries()) form.append("image", new Blob([upload.bytes], { type: upload.type }), `image-${i}`);
   const start = performance.now();
-  const res = await worker.fetch(`/v1/models/${id}/classify`, { method: "POST", body: upload.bytes, headers: { "content-type": upload.type } });
-  const body = (await res.json()) as { timing: { inferenceMs: number } };
+  const res = await worker.fetch(`/v1/models/${id}/classify`, { method: "POST", body: form });
+  const body = (await res.json()) as { timing: Timing };
   if (res.status !== 200) throw new Error(`${id}: status ${res.status} ${JSON.stringify(body)}`);
-  return { ms: performance.now() - start, inferenceMs: body.timing.inferenceMs };
+  return { ms: performance.now() - start, timing: body.timing };
 }
 
-async function nativePerImage(model: RepositoryModel): Promise<number> {
-  const session = await ortNode.InferenceSession.create(readFileSync(model.artifactPath), { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  const { channels, height, width } = model.manifest.input;
-  const input = new ortNode.Tensor("float32", new Float32Array(channels * height * width).fill(0.5), [1, channels, height, width]);
-  const times: number[] = [];
-  for (let i = 0; i < NATIVE_RUNS + 10; i++) {
-    const start = performance.now();
-    await session.run({ [model.manifest.artifact.inputName]: input });
-    if (i >= 10) times.push(performance.now() - start);
+/**
+ * Milliseconds per image of the model run inside workerd at `batch`, from the Worker's own
+ * timing. workerd's clock ticks in whole milliseconds, so this is a mean over many runs.
+ */
+async function workerMsPerImage(worker: RunningWorker, model: RepositoryModel, uploads: Upload[], batch: number): Promise<number> {
+  const images = Array.from({ length: batch }, (_, i) => uploads[i % uploads.length]!);
+  await post(worker, model.id, images);
+  const runs = Math.max(5, Math.ceil(64 / batch));
+  let total = 0;
+  for (let i = 0; i < runs; i++) total += (await post(worker, model.id, images)).timing.inferenceMs;
+  return total / runs / batch;
+}
+
+async function healthzHeapBytes(worker: RunningWorker): Promise<number> {
+  const health = (await (await worker.fetch("/healthz")).json()) as { memory: { onnxRuntimeHeapBytes: number } };
+  return health.memory.onnxRuntimeHeapBytes;
+}
+
+/** A 4000x3000 JPEG photo-like image (smooth gradients and noise), as a phone would send. */
+async function twelveMegapixelJpeg(): Promise<Upload> {
+  const width = 4000;
+  const height = 3000;
+  const pixels = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 3;
+      const noise = ((x * 7919 + y * 104729) % 23) - 11;
+      pixels[i] = (x * 255) / width + noise;
+      pixels[i + 1] = (y * 255) / height + noise;
+      pixels[i + 2] = 128 + 100 * Math.sin((x + y) / 200) + noise;
+    }
   }
-  return quantile(times, 0.5);
+  const bytes = await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return { bytes: new Uint8Array(bytes), type: "image/jpeg" };
 }
 
-it("classify latency per model", async () => {
-  const rows: Record<string, string | number>[] = [];
-  for (const model of discoverModels().filter((m) => m.manifest.serving.servable)) {
+interface EngineRow {
+  model: string;
+  batch: number;
+  msPerImage: Record<string, number>;
+  gflops: Record<string, number>;
+}
+interface HttpRow extends LoadResult {
+  model: string;
+  batching: "on" | "off";
+  ofRawRate: number;
+}
+interface ModelRow {
+  model: string;
+  coldStartMs: number;
+  workerdPeakBytes: number;
+  ortHeapBytes: number;
+}
+
+const fixed = (v: number, digits = 2) => v.toFixed(digits);
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+
+it("classify: engines, HTTP with and without dynamic batching, cold start, memory, decoding", async () => {
+  const models = discoverModels().filter((m) => m.manifest.serving.servable);
+  const flops = flopsPerImage(models);
+  const engines: EngineRow[] = [];
+  const http: HttpRow[] = [];
+  const perModel: ModelRow[] = [];
+
+  for (const model of models) {
     const uploads = await uploadsFor(model);
+    console.log(`bench: ${model.id}`);
+
     const cold: number[] = [];
     for (let i = 0; i < COLD_STARTS; i++) {
       const worker = await startWorker();
       try {
-        cold.push((await classify(worker, model.id, uploads[0]!)).ms);
+        cold.push((await post(worker, model.id, uploads.slice(0, 1))).ms);
       } finally {
         await worker.dispose();
       }
     }
-    const worker = await startWorker();
-    const warm: number[] = [];
-    const inference: number[] = [];
+
+    // Batching off: the engine figures inside workerd, then HTTP without batching.
+    const unbatched = await startWorker({ bindings: { DYNAMIC_BATCHING: "off" } });
+    const rows: EngineRow[] = [];
+    let seconds = 5;
     try {
-      await classify(worker, model.id, uploads[0]!);
-      for (const upload of uploads) {
-        const { ms, inferenceMs } = await classify(worker, model.id, upload);
-        warm.push(ms);
-        inference.push(inferenceMs);
+      for (const batch of BATCHES) {
+        const msPerImage: Record<string, number> = { [WORKER_ENGINE]: await workerMsPerImage(unbatched, model, uploads, batch) };
+        for (const engine of ENGINES) msPerImage[engine] = await engineMsPerImage(engine, model, batch);
+        const gflops = Object.fromEntries(Object.entries(msPerImage).map(([engine, ms]) => [engine, flops[model.id]! / ms / 1e6]));
+        rows.push({ model: model.id, batch, msPerImage, gflops });
+      }
+      // Long enough for 32 connections to get three answers each even one image at a time.
+      seconds = Math.min(20, Math.max(5, Math.ceil((3 * 32 * rows[0]!.msPerImage[WORKER_ENGINE]!) / 1000)));
+      engines.push(...rows);
+      const rawRate = 1000 / rows.at(-1)!.msPerImage[WORKER_ENGINE]!;
+      for (const connections of [1, 32]) {
+        const result = await loadClassify(unbatched.url, model.id, uploads, connections, seconds);
+        http.push({ model: model.id, batching: "off", ...result, ofRawRate: result.imagesPerSecond / rawRate });
       }
     } finally {
-      await worker.dispose();
+      await unbatched.dispose();
     }
-    rows.push({
-      model: model.id,
-      source: model.source.kind,
-      coldP50: quantile(cold, 0.5),
-      warmP50: quantile(warm, 0.5),
-      warmP99: quantile(warm, 0.99),
-      workerInferenceP50: quantile(inference, 0.5),
-      nativeP50: await nativePerImage(model),
-    });
+
+    const batched = await startWorker();
+    try {
+      const rawRate = 1000 / rows.at(-1)!.msPerImage[WORKER_ENGINE]!;
+      await loadClassify(batched.url, model.id, uploads, 4, 1); // warm
+      for (const connections of CONCURRENCY) {
+        const result = await loadClassify(batched.url, model.id, uploads, connections, seconds);
+        http.push({ model: model.id, batching: "on", ...result, ofRawRate: result.imagesPerSecond / rawRate });
+      }
+      perModel.push({ model: model.id, coldStartMs: quantile(cold, 0.5), workerdPeakBytes: workerdPeakBytes(), ortHeapBytes: await healthzHeapBytes(batched) });
+    } finally {
+      await batched.dispose();
+    }
   }
 
-  const ms = (v: string | number) => (typeof v === "number" ? v.toFixed(2) : v);
-  const table = [
-    "| model | artifact | cold /classify ms (p50 of 3) | warm /classify p50 ms | warm p99 ms | model run in the Worker, p50 ms | onnxruntime-node 1 thread, model only, p50 ms |",
-    "|---|---|---|---|---|---|---|",
-    ...rows.map((r) => `| ${r.model} | ${r.source} | ${ms(r.coldP50!)} | ${ms(r.warmP50!)} | ${ms(r.warmP99!)} | ${ms(r.workerInferenceP50!)} | ${ms(r.nativeP50!)} |`),
+  const photo = await twelveMegapixelJpeg();
+  const decodeWorker = await startWorker();
+  let decoding: { model: string; status: number; ms: number; workerdPeakBytes: number; detail?: string };
+  try {
+    const res = await decodeWorker.fetch("/v1/models/resnet-edge/classify", { method: "POST", body: photo.bytes, headers: { "content-type": photo.type } });
+    await res.arrayBuffer(); // the first request pays for the cold session
+    const start = performance.now();
+    const again = await decodeWorker.fetch("/v1/models/resnet-edge/classify", { method: "POST", body: photo.bytes, headers: { "content-type": photo.type } });
+    const body = (await again.json()) as { detail?: string };
+    decoding = { model: "resnet-edge", status: again.status, ms: performance.now() - start, workerdPeakBytes: workerdPeakBytes(), ...(body.detail ? { detail: body.detail } : {}) };
+  } finally {
+    await decodeWorker.dispose();
+  }
+
+  const allEngines = [WORKER_ENGINE, ...ENGINES];
+  const engineTable = [
+    `| model | batch | ${allEngines.map((e) => `${e} ms/img (GFLOP/s)`).join(" | ")} | workerd ÷ native 1 thread | web in Node ÷ native 1 thread |`,
+    `|---|---:|${allEngines.map(() => "---:").join("|")}|---:|---:|`,
+    ...engines.map(
+      (r) =>
+        `| ${r.model} | ${r.batch} | ${allEngines.map((e) => `${fixed(r.msPerImage[e]!, 3)} (${fixed(r.gflops[e]!, 1)})`).join(" | ")} | ` +
+        `${fixed(r.msPerImage[WORKER_ENGINE]! / r.msPerImage[NATIVE]!, 1)}x | ${fixed(r.msPerImage["ort-web in Node"]! / r.msPerImage[NATIVE]!, 1)}x |`,
+    ),
   ].join("\n");
-  console.log(`\nPOST /classify, one image per request, client-measured over loopback HTTP (${WARM_REQUESTS} warm requests per model)\n\n${table}\n`);
-  const out = `${dirname(BUILD_DIR)}/bench-classify.json`;
+  const httpTable = [
+    "| model | batching | concurrency | images/s | p50 ms | p99 ms | mean batch | ÷ raw batch-32 rate | errors |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...http.map((r) => `| ${r.model} | ${r.batching} | ${r.connections} | ${fixed(r.imagesPerSecond, 1)} | ${r.p50Ms} | ${r.p99Ms} | ${fixed(r.meanBatch, 1)} | ${fixed(r.ofRawRate)} | ${r.errors} |`),
+  ].join("\n");
+  const modelTable = [
+    "| model | cold start: first /classify ms (p50 of 3) | workerd peak RSS MiB | ORT WASM heap MiB |",
+    "|---|---:|---:|---:|",
+    ...perModel.map((r) => `| ${r.model} | ${fixed(r.coldStartMs, 0)} | ${mib(r.workerdPeakBytes)} | ${mib(r.ortHeapBytes)} |`),
+  ].join("\n");
+  const decodeLine = `12-megapixel JPEG (4000x3000, ${mib(photo.bytes.byteLength)} MiB) to ${decoding.model}: status ${decoding.status}, ${fixed(decoding.ms, 0)} ms warm, workerd peak RSS ${mib(decoding.workerdPeakBytes)} MiB${decoding.detail ? ` (${decoding.detail})` : ""}`;
+  const markdown = `### Engines (ms per image, effective GFLOP/s)\n\n${engineTable}\n\n### POST /classify over HTTP\n\n${httpTable}\n\n### Cold start and memory\n\n${modelTable}\n\n### Decoding\n\n${decodeLine}\n`;
+  console.log(`\n${markdown}`);
+
+  const out = `${dirname(BUILD_DIR)}/bench-classify`;
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ measuredAt: new Date().toISOString(), rows }, null, 2));
-}, 1_800_000);
+  writeFileSync(`${out}.md`, markdown);
+  writeFileSync(`${out}.json`, JSON.stringify({ measuredAt: new Date().toISOString(), flops, engines, http, models: perModel, decoding }, null, 2));
+}, 3_600_000);

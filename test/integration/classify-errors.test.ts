@@ -115,11 +115,30 @@ describe("limits", () => {
   });
 
   it("413 for a real image one pixel over the limit, 200 for one at it", async () => {
-    const image = (width: number) => encoded(sharp({ create: { width, height: 2048, channels: 3, background: "#123456" } }).jpeg());
-    await expectProblem(await post("/classify", await image(4097), "image/jpeg"), 413, "image-too-large");
-    const res = await post("/classify", await image(4096), "image/jpeg");
+    const image = (width: number) => encoded(sharp({ create: { width, height: 2048, channels: 3, background: "#123456" } }).png());
+    await expectProblem(await post("/classify", await image(4097), "image/png"), 413, "image-too-large");
+    const res = await post("/classify", await image(4096), "image/png");
     expect(res.status).toBe(200);
     expect(((await res.json()) as { results: { width: number }[] }).results[0]!.width).toBe(4096);
+  });
+
+  it("JPEGs, decoded at 1/8 scale, have their own pixel limit: 413 over it, judged from the header", async () => {
+    const jpeg = await encodeGray(digit(mnistTest(1), 0), 28, 28, "jpeg");
+    const claim = jpeg.slice();
+    const sof = claim.findIndex((b, i) => b === 0xff && claim[i + 1] === 0xc0);
+    new DataView(claim.buffer).setUint16(sof + 5, 8193); // height
+    const body = await expectProblem(await post("/classify", claim, "image/jpeg"), 413, "image-too-large");
+    expect(body.limit).toEqual({ maxJpegPixels: 8192 * 8192, maxImageSide: 8192 });
+  });
+
+  it("200 for a 12-megapixel JPEG; 413 for a large one that only a full-size decode could read (CMYK)", async () => {
+    const photo = (colourspace: "srgb" | "cmyk") =>
+      encoded(sharp({ create: { width: 4000, height: 3000, channels: 3, background: "#2a6b3c" } }).toColourspace(colourspace).jpeg({ quality: 80 }));
+    const res = await post("/classify", await photo("srgb"), "image/jpeg");
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { results: { width: number; height: number }[] }).results[0]).toMatchObject({ width: 4000, height: 3000 });
+    const body = await expectProblem(await post("/classify", await photo("cmyk"), "image/jpeg"), 413, "image-too-large");
+    expect(body.detail).toContain("cannot be decoded at reduced scale");
   });
 
   it("413 for more image parts than one request may carry", async () => {

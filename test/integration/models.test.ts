@@ -26,7 +26,8 @@ describe("model routes", () => {
       models: repository.map((m) => m.id),
       defaultModel: "lenet",
       auth: { classify: "public", writeKeysConfigured: true },
-      memory: { onnxRuntimeHeapBytes: expect.any(Number), modelBudgetBytes: 96 * 2 ** 20, residentModels: expect.any(Array) },
+      // "done": ORT's runtime was started while the isolate started, before this first request
+      memory: { onnxRuntimeHeapBytes: expect.any(Number), runtimeWarmUp: "done", modelBudgetBytes: 96 * 2 ** 20, residentModels: expect.any(Array) },
     });
   });
 
@@ -44,6 +45,7 @@ describe("model routes", () => {
         bytes: manifest.artifact.bytes,
         servable: true,
         memoryBytes: manifest.serving.memoryBytes,
+        batching: { maxBatch: 32, windowMs: 2 },
       }),
     );
   });

@@ -20,7 +20,7 @@ import { requireAccess } from "../auth/require-access";
 import { classify, round, runModel, type ClassifierHead } from "../classify/classify";
 import { classifyOptions } from "../classify/options";
 import { readBodyLimited, readImages } from "../classify/request";
-import type { AppEnv } from "../env";
+import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
 import { findModel, getServableModel } from "../models/catalog";
 import type { ServedModel } from "../models/manifest";
@@ -137,7 +137,7 @@ async function finetune(c: Ctx, queryId: string | undefined) {
   const object = classifierObject(c.env, id);
   const info = await call<ClassifierInfo>(id, object.describe());
   const model = backboneOf(id, info.backbone);
-  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], c.env.MODELS);
+  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], servingContext(c));
   const learned = await call<{ version: number; labels: string[]; metrics: FinetuneMetrics }>(
     id,
     object.learn({ embeddings: outputs.embedding!, labels: taught.labels }),
@@ -189,7 +189,7 @@ async function rollback(c: Ctx) {
 export async function classifyWithClassifier(c: Ctx, id: string) {
   const options = classifyOptions(c.req.query());
   const { model, classifier } = await resolveClassifier(c.env, id, parseVersion(c.req.query("version")));
-  return c.json(await classify(model, await readImages(c.req.raw), options, c.env.MODELS, classifier));
+  return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c), classifier));
 }
 
 const write = requireAccess("write");

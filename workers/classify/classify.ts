@@ -2,8 +2,10 @@
 import type { Head } from "../classifiers/head";
 import { headLogits } from "../classifiers/head";
 import { decodeImage } from "../images/decode";
-import { toModelInput } from "../images/preprocess";
-import { isWarm, sessionFor, type InferenceResult } from "../inference/onnx-session";
+import { toModelInput, type InputSpec } from "../images/preprocess";
+import type { ServingContext } from "../env";
+import { batchingPolicy, type InferenceResult } from "../inference/dynamic-batcher";
+import { batcherFor, isWarm, sessionStartup } from "../inference/onnx-session";
 import { topK, type Prediction } from "../inference/topk";
 import type { OutputName, ServedModel } from "../models/manifest";
 import type { ClassifyOptions } from "./options";
@@ -21,8 +23,15 @@ export interface ImageResult {
 
 export interface Timing {
   decodeMs: number;
+  /** Waiting for the batch to start (other requests' images to arrive, or the batch before to finish). */
+  queueMs: number;
+  /** The model run of the batch these images ran in. */
   inferenceMs: number;
+  /** The batch: its images and requests, this one's included. */
+  batch: { images: number; requests: number };
   coldStart: boolean;
+  /** On a cold start: fetching and checking the artifact, and ORT creating the session. */
+  startup?: { loadMs: number; createMs: number };
 }
 
 export interface ClassifyResponse {
@@ -40,54 +49,93 @@ export interface ClassifierHead {
 }
 
 /**
- * Decode and preprocess every image, then run the model over them in batched runs, returning
- * the outputs asked for.
+ * How small a decoder may make an image for this input: 4x its size per side, so that the
+ * preprocessing's box filter still averages several source pixels into each input pixel.
+ */
+const decodeHint = (input: InputSpec) => ({ width: 4 * input.width, height: 4 * input.height });
+
+/**
+ * Decode and preprocess every image, then run the model over them, batched with concurrent
+ * requests for the same model, returning the outputs asked for. Pass the images while their
+ * body is still being read: the request is announced to the batcher first, so that a batch
+ * about to start waits for it (and a cold session loads meanwhile).
  *
  * @example
- * const { outputs } = await runModel(getModel("lenet"), images, ["embedding"], env.MODELS);
+ * const { outputs } = await runModel(getModel("lenet"), readImages(request), ["logits"], { env, waitUntil: (p) => ctx.waitUntil(p) });
  */
 export async function runModel(
   model: ServedModel,
-  images: UploadedImage[],
+  images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
-  bucket: R2Bucket | undefined,
+  serving: ServingContext,
+): Promise<InferenceResult & { timing: Timing }> {
+  const run = runAnnounced(model, images, names, serving);
+  serving.waitUntil(run.catch(() => undefined));
+  return run;
+}
+
+async function runAnnounced(
+  model: ServedModel,
+  images: UploadedImage[] | Promise<UploadedImage[]>,
+  names: readonly OutputName[],
+  { env, waitUntil }: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
   const { manifest } = model;
   const coldStart = !isWarm(model);
-  const session = sessionFor(model, bucket); // starts a cold session while the images decode
+  const slot = batcherFor(model, env.MODELS, batchingPolicy(model.config?.dynamicBatching, env.DYNAMIC_BATCHING), waitUntil).expect(waitUntil);
 
-  const decodeStart = performance.now();
   const { channels, height, width } = manifest.input;
   const size = channels * height * width;
-  const batch = new Float32Array(images.length * size);
-  for (const [i, image] of images.entries()) {
-    batch.set(toModelInput(await decodeImage(image.bytes, image.header), manifest.input), i * size);
+  let input: Float32Array;
+  let count: number;
+  let decodeMs: number;
+  try {
+    const uploaded = await images;
+    const decodeStart = performance.now();
+    count = uploaded.length;
+    input = new Float32Array(count * size);
+    for (const [i, image] of uploaded.entries()) {
+      input.set(toModelInput(await decodeImage(image.bytes, image.header, decodeHint(manifest.input)), manifest.input), i * size);
+    }
+    decodeMs = performance.now() - decodeStart;
+  } catch (error) {
+    slot.cancel();
+    throw error;
   }
-  const decodeMs = performance.now() - decodeStart;
 
-  const inferenceStart = performance.now();
-  const result = await (await session).run(batch, images.length, names);
-  const inferenceMs = performance.now() - inferenceStart;
-  return { ...result, timing: { decodeMs: round(decodeMs), inferenceMs: round(inferenceMs), coldStart } };
+  const { outputs, sizes, batch } = await slot.submit(input, count, names);
+  return {
+    outputs,
+    sizes,
+    timing: {
+      decodeMs: round(decodeMs),
+      queueMs: round(batch.queueMs),
+      inferenceMs: round(batch.inferenceMs),
+      batch: { images: batch.images, requests: batch.requests },
+      coldStart,
+      ...(coldStart ? { startup: startupTiming(model) } : {}),
+    },
+  };
 }
 
 /**
  * Classify images with a model's own head, or with a classifier's head over its embedding.
  *
  * @example
- * const response = await classify(getModel("lenet"), await readImages(request), { topK: 5, include: [] }, env.MODELS);
+ * const response = await classify(getModel("lenet"), readImages(request), { topK: 5, include: [] }, servingContext(c));
  */
 export async function classify(
   model: ServedModel,
-  images: UploadedImage[],
+  images: UploadedImage[] | Promise<UploadedImage[]>,
   options: ClassifyOptions,
-  bucket: R2Bucket | undefined,
+  serving: ServingContext,
   classifier?: ClassifierHead,
 ): Promise<ClassifyResponse> {
   const { manifest } = model;
   const names = new Set<OutputName>([classifier ? "embedding" : "logits", ...options.include]);
   if (classifier) names.delete("logits");
-  const { outputs, sizes, timing } = await runModel(model, images, [...names], bucket);
+  const { outputs, sizes, timing } = await runModel(model, images, [...names], serving);
+  const uploaded = await images;
   if (classifier) {
     outputs.logits = headLogits(classifier.head, outputs.embedding!);
     sizes.logits = classifier.head.labels.length;
@@ -98,7 +146,7 @@ export async function classify(
   return {
     model: { id: manifest.id, version: manifest.version },
     ...(classifier ? { classifier: { id: classifier.id, version: classifier.version } } : {}),
-    results: images.map((image, i) => ({
+    results: uploaded.map((image, i) => ({
       image: image.name,
       format: image.header.format,
       width: image.header.width,
@@ -108,6 +156,11 @@ export async function classify(
     })),
     timing,
   };
+}
+
+function startupTiming(model: ServedModel): Timing["startup"] {
+  const startup = sessionStartup(model);
+  return startup && { loadMs: round(startup.loadMs), createMs: round(startup.createMs) };
 }
 
 export function round(ms: number): number {

@@ -94,17 +94,18 @@ export async function discardBody(request: Request, limit: number): Promise<void
  * const image = checkImage("digit.png", bytes); // { name, bytes, header: { format, width, height } }
  */
 export function checkImage(name: string, bytes: Uint8Array): UploadedImage {
-  const { maxImageBytes, maxImagePixels, maxImageSide } = CLASSIFY_LIMITS;
+  const { maxImageBytes, maxImageSide } = CLASSIFY_LIMITS;
   if (bytes.byteLength === 0) throw new InvalidRequestError(`Image '${name}' is empty.`);
   if (bytes.byteLength > maxImageBytes) {
     throw new PayloadTooLargeError(`Image '${name}' is ${bytes.byteLength} bytes; the limit is ${maxImageBytes}.`, { maxImageBytes });
   }
   const header = probeImage(bytes);
   const { width, height } = header;
-  if (width * height > maxImagePixels || Math.max(width, height) > maxImageSide) {
+  const [limitName, maxPixels] = header.format === "jpeg" ? ["maxJpegPixels", CLASSIFY_LIMITS.maxJpegPixels] : ["maxImagePixels", CLASSIFY_LIMITS.maxImagePixels];
+  if (width * height > maxPixels || Math.max(width, height) > maxImageSide) {
     throw new ImageTooLargeError(
-      `Image '${name}' is ${width}x${height} pixels; the limits are ${maxImagePixels} pixels and ${maxImageSide} per side.`,
-      { maxImagePixels, maxImageSide },
+      `Image '${name}' is ${width}x${height} pixels; the limits are ${maxPixels} pixels and ${maxImageSide} per side.`,
+      { [limitName]: maxPixels, maxImageSide },
     );
   }
   return { name, bytes, header };

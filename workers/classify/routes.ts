@@ -4,7 +4,7 @@
  */
 import { Hono, type Context } from "hono";
 import { requireAccess } from "../auth/require-access";
-import type { AppEnv } from "../env";
+import { servingContext, type AppEnv } from "../env";
 import { classifyWithClassifier } from "../classifiers/routes";
 import { getServableModel } from "../models/catalog";
 import { classify } from "./classify";
@@ -14,7 +14,7 @@ import { readImages } from "./request";
 async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Response> {
   const model = getServableModel(modelId);
   const options = classifyOptions(c.req.query());
-  return c.json(await classify(model, await readImages(c.req.raw), options, c.env.MODELS));
+  return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c)));
 }
 
 const access = requireAccess("classify");

@@ -10,7 +10,9 @@ import decodeJpeg, { init as initJpeg } from "@jsquash/jpeg/decode.js";
 import jpegWasm from "@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm?module";
 import decodeWebp, { init as initWebp } from "@jsquash/webp/decode.js";
 import webpWasm from "@jsquash/webp/codec/dec/webp_dec.wasm?module";
-import { ImageDecodeError } from "../problems/problems";
+import { CLASSIFY_LIMITS } from "../classify/limits";
+import { ImageDecodeError, ImageTooLargeError } from "../problems/problems";
+import { CorruptJpegError, JpegNotReducibleError, decodeJpegEighth } from "./jpeg-eighth";
 import type { ImageFormat, ImageHeader } from "./probe";
 import type { RgbaImage } from "./preprocess";
 
@@ -72,15 +74,45 @@ function decoderFor(format: ImageFormat): Promise<Decoder> {
   return decoder;
 }
 
+/** Least size, per side, a decoder may shrink an image to instead of decoding it whole. */
+export interface SizeHint {
+  width: number;
+  height: number;
+}
+
+/** A JPEG at 1/8 scale when that still covers `atLeast`, else undefined (decode it whole). */
+function decodeReduced(bytes: Uint8Array, header: ImageHeader, atLeast: SizeHint | undefined): RgbaImage | undefined {
+  if (header.format !== "jpeg" || !atLeast || header.width < 8 * atLeast.width || header.height < 8 * atLeast.height) return undefined;
+  try {
+    return decodeJpegEighth(bytes);
+  } catch (err) {
+    if (err instanceof JpegNotReducibleError) return undefined;
+    if (err instanceof CorruptJpegError) throw new ImageDecodeError(`The JPEG data is corrupt or truncated (${err.message}).`);
+    throw err;
+  }
+}
+
 /**
- * Decode an image whose header has already been checked against the size limits. A codec's
- * WASM instance is created on its first use and kept for the isolate's life.
+ * Decode an image whose header has already been checked against the size limits: at 1/8 scale
+ * when it is a JPEG that is still at least `atLeast` then (no full-size pixels are ever held),
+ * else whole, with the codec's WASM instance, created on its first use and kept for the
+ * isolate's life.
  *
+ * @throws ImageTooLargeError when an image allowed only at reduced scale must be decoded whole
  * @example
  * const header = probeImage(bytes);
- * const image = await decodeImage(bytes, header); // { width, height, data: RGBA bytes }
+ * const image = await decodeImage(bytes, header, { width: 128, height: 128 }); // { width, height, data: RGBA bytes }
  */
-export async function decodeImage(bytes: Uint8Array, header: ImageHeader): Promise<RgbaImage> {
+export async function decodeImage(bytes: Uint8Array, header: ImageHeader, atLeast?: SizeHint): Promise<RgbaImage> {
+  const reduced = decodeReduced(bytes, header, atLeast);
+  if (reduced) return reduced;
+  const { maxImagePixels } = CLASSIFY_LIMITS;
+  if (header.width * header.height > maxImagePixels) {
+    throw new ImageTooLargeError(
+      `This ${header.width}x${header.height} ${header.format.toUpperCase()} cannot be decoded at reduced scale, and whole it is over the ${maxImagePixels}-pixel limit.`,
+      { maxImagePixels },
+    );
+  }
   const decode = await decoderFor(header.format); // a failure here is the server's, not the image's
   const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let decoded: DecodedPixels;

@@ -13,6 +13,7 @@ import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
 import { loadArtifact } from "../models/artifacts";
 import type { OutputName, ServedModel } from "../models/manifest";
 import { ModelEvictedError } from "../problems/problems";
+import { DynamicBatcher, type BatchingPolicy, type InferenceResult } from "./dynamic-batcher";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./memory-budget";
 import { SESSION_OPTIONS, findMemory } from "./wasm-heap";
 
@@ -30,12 +31,13 @@ const instantiate = WebAssembly.instantiate.bind(WebAssembly) as Instantiate;
 // ORT's linear memory: its heap, where models, weights and activations live.
 let ortMemory: WebAssembly.Memory | undefined;
 
+// Instantiated synchronously, so that ORT's start-up needs no event-loop turn and can complete
+// while the isolate starts (see warmUpRuntime).
 (WebAssembly as { instantiate: Instantiate }).instantiate = (source, imports) => {
   if (!isMarker(source)) return instantiate(source, imports);
-  return instantiate(ortWasm, imports).then((instance) => {
-    ortMemory = findMemory(imports ?? {}, (instance as WebAssembly.Instance).exports);
-    return { instance, module: ortWasm };
-  });
+  const instance = new WebAssembly.Instance(ortWasm, imports);
+  ortMemory = findMemory(imports ?? {}, instance.exports);
+  return Promise.resolve({ instance, module: ortWasm });
 };
 
 /**
@@ -51,15 +53,10 @@ ort.env.wasm.numThreads = 1; // workerd has no Web Workers to run ORT's thread p
 ort.env.wasm.proxy = false;
 ort.env.logLevel = "error";
 
-export interface InferenceResult {
-  /** Row-major [batch, size] per requested output. */
-  outputs: Partial<Record<OutputName, Float32Array>>;
-  sizes: Partial<Record<OutputName, number>>;
-}
-
 /**
  * A model's ORT session. Runs are queued one at a time: ORT's WASM backend shares one heap
- * and one thread per isolate, so overlapping runs would only interleave, not overlap.
+ * and one thread per isolate, so overlapping runs would only interleave, not overlap. Its
+ * DynamicBatcher is what gives it work.
  */
 export class ModelSession {
   private queue: Promise<unknown> = Promise.resolve();
@@ -123,8 +120,16 @@ export class ModelSession {
   }
 }
 
+/** What a session's creation took: fetching and checking the artifact, then ORT building the session. */
+export interface SessionStartup {
+  loadMs: number;
+  createMs: number;
+}
+
 interface Resident {
   session: Promise<ModelSession>;
+  startup?: SessionStartup;
+  batcher: DynamicBatcher;
   memoryBytes: number;
   lastUsed: number;
 }
@@ -151,29 +156,51 @@ function makeRoom(bytes: number): void {
 }
 
 /**
- * The isolate's session for a model, created on first use (artifact fetched and verified,
- * then compiled by ORT) and then reused. Creation is per model, so one model's cold start
+ * The batcher in front of the isolate's session for a model. The session is created on first
+ * use (artifact fetched and verified, then compiled by ORT) and then reused; requests that
+ * arrive meanwhile queue in the batcher. Creation is per model, so one model's cold start
  * never waits on another's; a failed creation is forgotten so the next request retries it.
  * Creating one releases the least recently used others when the models would no longer fit
- * the isolate's model memory budget together.
+ * the isolate's model memory budget together. The policy is the one of the session's first
+ * request.
  *
  * @example
- * const session = await sessionFor(getModel("lenet"), env.MODELS);
+ * const slot = batcherFor(getModel("lenet"), env.MODELS, { maxBatch: 32, windowMs: 2 }, (p) => ctx.waitUntil(p)).expect();
  */
-export function sessionFor(model: ServedModel, bucket: R2Bucket | undefined): Promise<ModelSession> {
+export function batcherFor(
+  model: ServedModel,
+  bucket: R2Bucket | undefined,
+  policy: BatchingPolicy,
+  waitUntil: (promise: Promise<unknown>) => void,
+): DynamicBatcher {
   const key = keyOf(model);
   let resident = sessions.get(key);
   if (!resident) {
     makeRoom(model.manifest.serving.memoryBytes);
+    const started = performance.now();
+    let loaded = started;
     const session = loadArtifact(model, bucket)
-      .then((bytes) => ort.InferenceSession.create(bytes, SESSION_OPTIONS))
-      .then((created) => new ModelSession(created, model));
-    resident = { session, memoryBytes: model.manifest.serving.memoryBytes, lastUsed: 0 };
+      .then((bytes) => {
+        loaded = performance.now();
+        return ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+      })
+      .then((created) => {
+        resident!.startup = { loadMs: loaded - started, createMs: performance.now() - loaded };
+        return new ModelSession(created, model);
+      });
+    waitUntil(session.catch(() => undefined)); // every request for the model waits on it, whoever started it
+    const batcher = new DynamicBatcher((input, count, names) => session.then((s) => s.run(input, count, names)), policy);
+    resident = { session, batcher, memoryBytes: model.manifest.serving.memoryBytes, lastUsed: 0 };
     sessions.set(key, resident);
     session.catch(() => sessions.get(key)?.session === session && sessions.delete(key));
   }
   resident.lastUsed = ++useCounter;
-  return resident.session;
+  return resident.batcher;
+}
+
+/** How the creation of a model's resident session went, once it is created. */
+export function sessionStartup(model: ServedModel): SessionStartup | undefined {
+  return sessions.get(keyOf(model))?.startup;
 }
 
 /** Whether a model's session already exists in this isolate (a warm request). */
@@ -184,4 +211,38 @@ export function isWarm(model: ServedModel): boolean {
 /** Ids (model@version) of the sessions resident in this isolate, least recently used first. */
 export function residentModels(): string[] {
   return leastRecentlyUsedFirst().map(([key]) => key);
+}
+
+/**
+ * Start ORT's runtime (its WASM instance, about 160 ms on this machine) and compile its common
+ * kernels by running a bundled model once and releasing it. Called from the Worker's global
+ * scope, this happens while the isolate starts (on Cloudflare, during the client's TLS
+ * handshake) instead of in the first request; it needs no I/O and no timers, which global scope
+ * does not allow. If it cannot finish there, the first request finishes it.
+ *
+ * @example
+ * warmUpRuntime(smallestBundledModel());
+ */
+export function warmUpRuntime(model: ServedModel): Promise<void> {
+  if (model.source.kind !== "bundle") return Promise.resolve();
+  const { manifest } = model;
+  const { channels, height, width } = manifest.input;
+  warmUp = "starting";
+  return ort.InferenceSession.create(new Uint8Array(model.source.bytes), SESSION_OPTIONS)
+    .then(async (session) => {
+      const input = new ort.Tensor("float32", new Float32Array(channels * height * width), [1, channels, height, width]);
+      await session.run({ [manifest.artifact.inputName]: input });
+      await session.release();
+      warmUp = "done";
+    })
+    .catch(() => {
+      warmUp = "failed"; // the first request starts the runtime instead
+    });
+}
+
+let warmUp: "not started" | "starting" | "done" | "failed" = "not started";
+
+/** Where warmUpRuntime stands: "done" at a request's start means the isolate started ORT before it. */
+export function runtimeWarmUp(): typeof warmUp {
+  return warmUp;
 }

@@ -1,5 +1,6 @@
 /** The manifest that sits beside every model artifact in models/<id>/<version>/manifest.json. */
 import type { InputSpec } from "../images/preprocess";
+import type { BatchingPolicy } from "../inference/dynamic-batcher";
 
 export interface ModelManifest {
   id: string;
@@ -52,9 +53,18 @@ export type OutputName = keyof ModelManifest["artifact"]["outputs"];
  */
 export type ArtifactSource = { kind: "bundle"; bytes: ArrayBuffer } | { kind: "r2"; key: string };
 
-/** A model the Worker serves: its manifest and where its artifact and its head are. */
+/**
+ * How a model is served, whatever its version: models/<id>/config.json (optional, like
+ * Triton's config.pbtxt beside the version folders).
+ */
+export interface ModelConfig {
+  dynamicBatching?: Partial<BatchingPolicy>;
+}
+
+/** A model the Worker serves: its manifest, its config and where its artifact and its head are. */
 export interface ServedModel {
   manifest: ModelManifest;
+  config?: ModelConfig;
   source: ArtifactSource;
   head?: ArtifactSource;
 }

@@ -1,13 +1,14 @@
-/** GET /v1/models and GET /v1/models/{id}: the served models' manifests. */
+/** GET /v1/models (a summary of each, with the batching it is served with) and GET /v1/models/{id} (its manifest). */
 import { Hono } from "hono";
 import type { AppEnv } from "../env";
+import { batchingPolicy } from "../inference/dynamic-batcher";
 import { getModel, listModels } from "./catalog";
 
 export const modelRoutes = new Hono<AppEnv>()
   .get("/v1/models", (c) =>
     c.json({
       default: c.env.DEFAULT_MODEL,
-      models: listModels().map(({ manifest }) => ({
+      models: listModels().map(({ manifest, config }) => ({
         id: manifest.id,
         version: manifest.version,
         name: manifest.name,
@@ -18,6 +19,7 @@ export const modelRoutes = new Hono<AppEnv>()
         bytes: manifest.artifact.bytes,
         servable: manifest.serving.servable,
         memoryBytes: manifest.serving.memoryBytes,
+        batching: batchingPolicy(config?.dynamicBatching, c.env.DYNAMIC_BATCHING),
       })),
     }),
   )

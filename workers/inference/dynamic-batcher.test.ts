@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { DynamicBatcher, batchingPolicy, type BatchRunner } from "./dynamic-batcher";
+
+/** A model of two-wide rows whose logits are twice its inputs, recording the batches it ran. */
+function doubling(): { run: BatchRunner; batches: number[] } {
+  const batches: number[] = [];
+  const run: BatchRunner = async (input, count) => {
+    batches.push(count);
+    return { outputs: { logits: input.map((v) => v * 2) }, sizes: { logits: input.length / count } };
+  };
+  return { run, batches };
+}
+
+const rows = (...values: number[]) => Float32Array.from(values);
+
+describe("DynamicBatcher", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("runs a lone request at once, without waiting for its window", async () => {
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 10_000 });
+    const result = await batcher.expect().submit(rows(1, 2), 1, ["logits"]);
+    expect(batches).toEqual([1]);
+    expect([...result.outputs.logits!]).toEqual([2, 4]);
+    expect(result.batch).toMatchObject({ images: 1, requests: 1 });
+  });
+
+  it("runs requests announced together as one batch and gives each its own rows", async () => {
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 10_000 });
+    const slots = [batcher.expect(), batcher.expect(), batcher.expect()];
+    const results = Promise.all([
+      slots[0]!.submit(rows(1, 1), 1, ["logits"]),
+      slots[1]!.submit(rows(2, 2, 3, 3), 2, ["logits"]),
+      slots[2]!.submit(rows(4, 4), 1, ["logits"]),
+    ]);
+    const [a, b, c] = await results;
+    expect(batches).toEqual([4]);
+    expect([...a.outputs.logits!]).toEqual([2, 2]);
+    expect([...b.outputs.logits!]).toEqual([4, 4, 6, 6]);
+    expect([...c.outputs.logits!]).toEqual([8, 8]);
+    expect(b.batch).toMatchObject({ images: 4, requests: 3 });
+  });
+
+  it("starts a batch once the waiting images reach maxBatch, and keeps arrival order", async () => {
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 2, windowMs: 10_000 });
+    const slots = Array.from({ length: 6 }, () => batcher.expect());
+    const results = slots.slice(0, 5).map((slot, i) => slot.submit(rows(i, i), 1, ["logits"]));
+    const firsts = await Promise.all(results.slice(0, 4));
+    expect(batches).toEqual([2, 2]);
+    expect(firsts.map((r) => r.outputs.logits![0])).toEqual([0, 2, 4, 6]);
+    slots[5]!.cancel(); // nothing more is coming: the fifth runs without its window
+    expect((await results[4]!).outputs.logits![0]).toBe(8);
+    expect(batches).toEqual([2, 2, 1]);
+  });
+
+  it("waits for a request still decoding no longer than the window", async () => {
+    vi.useFakeTimers();
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 5 });
+    const early = batcher.expect();
+    const late = batcher.expect();
+    const first = early.submit(rows(1, 1), 1, ["logits"]);
+    await vi.advanceTimersByTimeAsync(4);
+    expect(batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toEqual([1]);
+    expect((await first).batch.requests).toBe(1);
+    const second = late.submit(rows(2, 2), 1, ["logits"]);
+    await vi.advanceTimersByTimeAsync(1); // the next batch starts a task after the one before
+    await second;
+    expect(batches).toEqual([1, 1]);
+  });
+
+  it("stops waiting for a request that cancels", async () => {
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 10_000 });
+    const ok = batcher.expect();
+    const failed = batcher.expect();
+    const result = ok.submit(rows(1, 1), 1, ["logits"]);
+    failed.cancel();
+    await result;
+    expect(batches).toEqual([1]);
+  });
+
+  it("rejects every request of a failed batch and runs the next", async () => {
+    let calls = 0;
+    const batcher = new DynamicBatcher(async (input, count) => {
+      if (calls++ === 0) throw new Error("out of memory");
+      return { outputs: { logits: input }, sizes: { logits: input.length / count } };
+    }, { maxBatch: 2, windowMs: 10_000 });
+    const slots = [batcher.expect(), batcher.expect(), batcher.expect()];
+    const results = slots.map((slot) => slot.submit(rows(1), 1, ["logits"]));
+    await expect(results[0]).rejects.toThrow("out of memory");
+    await expect(results[1]).rejects.toThrow("out of memory");
+    expect((await results[2]!).batch.images).toBe(1);
+  });
+});
+
+describe("batchingPolicy", () => {
+  it("takes the model's settings over the defaults, and 'off' over both", () => {
+    expect(batchingPolicy(undefined, undefined)).toEqual({ maxBatch: 32, windowMs: 2 });
+    expect(batchingPolicy({ maxBatch: 1 }, "on")).toEqual({ maxBatch: 1, windowMs: 2 });
+    expect(batchingPolicy({ maxBatch: 8, windowMs: 5 }, "off")).toEqual({ maxBatch: 1, windowMs: 0 });
+  });
+});
