@@ -39,9 +39,8 @@ interface Component {
   /** Blocks of the component's own extent (what a non-interleaved scan covers). */
   blocksPerLine: number;
   blocksPerColumn: number;
-  /** Blocks of the MCU grid (what an interleaved scan covers). */
+  /** Blocks per line of the MCU grid (what an interleaved scan covers), the stride of `dc`. */
   paddedPerLine: number;
-  paddedPerColumn: number;
   dc: Int32Array;
   prediction: number;
   dcTable?: HuffmanTable;
@@ -176,14 +175,12 @@ function readFrame(bytes: Uint8Array, at: number, progressive: boolean): Frame {
   const mcusPerColumn = Math.ceil(height / (8 * vMax));
   const components = raw.map((c): Component => {
     const paddedPerLine = mcusPerLine * c.h;
-    const paddedPerColumn = mcusPerColumn * c.v;
     return {
       ...c,
       blocksPerLine: Math.ceil(Math.ceil((width * c.h) / hMax) / 8),
       blocksPerColumn: Math.ceil(Math.ceil((height * c.v) / vMax) / 8),
       paddedPerLine,
-      paddedPerColumn,
-      dc: new Int32Array(paddedPerLine * paddedPerColumn),
+      dc: new Int32Array(paddedPerLine * mcusPerColumn * c.v),
       prediction: 0,
     };
   });
