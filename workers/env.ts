@@ -12,6 +12,8 @@ export interface Env {
   CLASSIFY_ACCESS: string;
   /** "off" runs every request on its own; anything else batches concurrent requests per models/<id>/config.json. */
   DYNAMIC_BATCHING?: string;
+  /** "auto" (default; WebGPU where the host has it, else WASM), "webgpu" or "wasm": the execution provider a request gets unless it asks with ?provider=. workerd has no WebGPU. */
+  EXECUTION_PROVIDER?: string;
   /** Secret: full-access API keys, comma-separated. Without any, routes that change state are closed. */
   API_KEYS?: string;
   /** Secret (optional): classify-only API keys, comma-separated. */

@@ -1,70 +1,19 @@
 /**
- * cnn-edge: CNN image classifiers served from a Cloudflare Worker with onnxruntime-web.
- * Each feature lives in its own folder and contributes its routes here.
+ * cnn-edge: CNN image classifiers served from a Cloudflare Worker with onnxruntime-web (WASM
+ * SIMD: workerd has no WebGPU). The Worker's entry point: the API (app.ts) on the workerd
+ * engine, and the Durable Object class behind fine-tunable classifiers. The playground page at
+ * `/` is a static asset (wrangler.toml, [assets]).
  */
-import { Hono, type Context } from "hono";
-import { classifierRoutes } from "./classifiers/routes";
-import { classifyRoutes } from "./classify/routes";
-import { parseKeys } from "./auth/api-keys";
-import { CLASSIFY_LIMITS } from "./classify/limits";
-import { discardBody } from "./classify/request";
-import type { AppEnv } from "./env";
-import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
-import { onnxRuntimeHeapBytes, residentModels, runtimeWarmUp, warmUpRuntime } from "./inference/onnx-session";
-import { listModels, modelIds } from "./models/catalog";
-import { modelRoutes } from "./models/routes";
-import { MethodNotAllowedError, NotFoundError, problemResponse } from "./problems/problems";
+import app from "./app";
+import { workerdEngine } from "./engine/workerd";
+import { useEngine, warmUpRuntime } from "./inference/onnx-session";
+import { smallestBundledModel } from "./models/catalog";
+
+useEngine(workerdEngine);
 
 // ORT's runtime starts with the isolate, not with its first request: the smallest bundled model
 // is run once in global scope.
-const bundled = listModels().filter((model) => model.source.kind === "bundle" && model.manifest.serving.servable);
-void warmUpRuntime(bundled.sort((a, b) => a.manifest.artifact.bytes - b.manifest.artifact.bytes)[0]!);
-
-const app = new Hono<AppEnv>();
-
-app.get("/healthz", (c) =>
-  c.json({
-    status: "ok",
-    models: modelIds(),
-    defaultModel: c.env.DEFAULT_MODEL,
-    auth: { classify: c.env.CLASSIFY_ACCESS === "public" ? "public" : "key", writeKeysConfigured: parseKeys(c.env.API_KEYS).length > 0 },
-    memory: {
-      onnxRuntimeHeapBytes: onnxRuntimeHeapBytes(),
-      runtimeWarmUp: runtimeWarmUp(),
-      modelBudgetBytes: MODEL_MEMORY_BUDGET_BYTES,
-      residentModels: residentModels(),
-    },
-  }),
-);
-app.route("/", classifyRoutes);
-app.route("/", modelRoutes);
-app.route("/", classifierRoutes);
-
-// Known paths with the wrong method get 405 and an Allow header rather than a bare 404.
-const ROUTE_METHODS: [RegExp, string[]][] = [
-  [/^\/classify$/, ["POST"]],
-  [/^\/v1\/models\/[^/]+\/classify$/, ["POST"]],
-  [/^\/v1\/models(\/[^/]+)?$/, ["GET"]],
-  [/^\/healthz$/, ["GET"]],
-  [/^\/finetune$/, ["POST"]],
-  [/^\/v1\/classifiers$/, ["POST"]],
-  [/^\/v1\/classifiers\/[^/]+$/, ["GET", "DELETE"]],
-  [/^\/v1\/classifiers\/[^/]+\/versions$/, ["GET"]],
-  [/^\/v1\/classifiers\/[^/]+\/(examples|rollback|classify)$/, ["POST"]],
-];
-
-/** Every refusal: the unread body drained first (see discardBody), then the problem. */
-async function refuse(err: unknown, c: Context<AppEnv>): Promise<Response> {
-  await discardBody(c.req.raw, CLASSIFY_LIMITS.maxRequestBytes);
-  return problemResponse(err, c);
-}
-
-app.notFound((c) => {
-  const path = new URL(c.req.url).pathname;
-  const known = ROUTE_METHODS.find(([pattern]) => pattern.test(path));
-  return refuse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
-});
-app.onError(refuse);
+void warmUpRuntime(smallestBundledModel()!);
 
 export default app;
 export { ClassifierObject } from "./classifiers/classifier-object";

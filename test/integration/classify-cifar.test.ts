@@ -76,7 +76,7 @@ it("after serving every model in one isolate, the resident ones fit the model bu
   const { memory } = (await (await worker.fetch("/healthz")).json()) as {
     memory: { onnxRuntimeHeapBytes: number; modelBudgetBytes: number; residentModels: string[] };
   };
-  const resident = memory.residentModels.map((key) => repository.find((model) => `${model.id}@${model.version}` === key)!);
+  const resident = memory.residentModels.map((key) => repository.find((model) => `${model.id}@${model.version}` === key.split(":")[0])!);
   const residentBytes = resident.reduce((sum, model) => sum + model.manifest.serving.memoryBytes, 0);
   console.log(`ORT heap ${(memory.onnxRuntimeHeapBytes / 2 ** 20).toFixed(1)} MiB after serving ${models.map((m) => m.id).join(", ")}; resident now: ${memory.residentModels.join(", ")} ` +
     `(${(residentBytes / 2 ** 20).toFixed(1)} MiB by their manifests)`);

@@ -18,7 +18,7 @@
 import { Hono, type Context } from "hono";
 import { requireAccess } from "../auth/require-access";
 import { classify, round, runModel, type ClassifierHead } from "../classify/classify";
-import { classifyOptions } from "../classify/options";
+import { classifyOptions, providerPreference } from "../classify/options";
 import { readBodyLimited, readImages } from "../classify/request";
 import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
@@ -137,7 +137,7 @@ async function finetune(c: Ctx, queryId: string | undefined) {
   const object = classifierObject(c.env, id);
   const info = await call<ClassifierInfo>(id, object.describe());
   const model = backboneOf(id, info.backbone);
-  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], servingContext(c));
+  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], providerPreference(c.req.query("provider"), c.env.EXECUTION_PROVIDER), servingContext(c));
   const learned = await call<{ version: number; labels: string[]; metrics: FinetuneMetrics }>(
     id,
     object.learn({ embeddings: outputs.embedding!, labels: taught.labels }),
@@ -187,7 +187,7 @@ async function rollback(c: Ctx) {
  * latest version, or ?version=N.
  */
 export async function classifyWithClassifier(c: Ctx, id: string) {
-  const options = classifyOptions(c.req.query());
+  const options = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
   const { model, classifier } = await resolveClassifier(c.env, id, parseVersion(c.req.query("version")));
   return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c), classifier));
 }

@@ -4,8 +4,9 @@ import { headLogits } from "../classifiers/head";
 import { decodeImage } from "../images/decode";
 import { toModelInput, type InputSpec } from "../images/preprocess";
 import type { ServingContext } from "../env";
-import { batchingPolicy, type InferenceResult } from "../inference/dynamic-batcher";
-import { batcherFor, isWarm, sessionStartup } from "../inference/onnx-session";
+import type { ExecutionProvider, InferenceResult, ProviderPreference } from "../engine/engine";
+import { batchingPolicy } from "../inference/dynamic-batcher";
+import { residentModel, type ResidentModel } from "../inference/onnx-session";
 import { topK, type Prediction } from "../inference/topk";
 import type { OutputName, ServedModel } from "../models/manifest";
 import type { ClassifyOptions } from "./options";
@@ -22,6 +23,8 @@ export interface ImageResult {
 }
 
 export interface Timing {
+  /** The execution provider the model ran on (workers/engine). */
+  provider: ExecutionProvider;
   decodeMs: number;
   /** Waiting for the batch to start (other requests' images to arrive, or the batch before to finish). */
   queueMs: number;
@@ -60,16 +63,18 @@ const decodeHint = (input: InputSpec) => ({ width: 4 * input.width, height: 4 * 
  * body is still being read: the request is announced to the batcher first, so that a batch
  * about to start waits for it (and a cold session loads meanwhile).
  *
+ * @throws ProviderUnavailableError when `provider` forces one this host lacks
  * @example
- * const { outputs } = await runModel(getModel("lenet"), readImages(request), ["logits"], { env, waitUntil: (p) => ctx.waitUntil(p) });
+ * const { outputs } = await runModel(getModel("lenet"), readImages(request), ["logits"], "auto", { env, waitUntil: (p) => ctx.waitUntil(p) });
  */
 export async function runModel(
   model: ServedModel,
   images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
+  provider: ProviderPreference,
   serving: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
-  const run = runAnnounced(model, images, names, serving);
+  const run = runAnnounced(model, images, names, provider, serving);
   serving.waitUntil(run.catch(() => undefined));
   return run;
 }
@@ -78,11 +83,13 @@ async function runAnnounced(
   model: ServedModel,
   images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
+  provider: ProviderPreference,
   { env, waitUntil }: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
   const { manifest } = model;
-  const coldStart = !isWarm(model);
-  const slot = batcherFor(model, env.MODELS, batchingPolicy(model.config?.dynamicBatching, env.DYNAMIC_BATCHING), waitUntil).expect(waitUntil);
+  const policy = batchingPolicy(model.config?.dynamicBatching, env.DYNAMIC_BATCHING);
+  const { resident, coldStart } = residentModel(model, env.MODELS, policy, provider, waitUntil);
+  const slot = resident.batcher.expect(waitUntil);
 
   const { channels, height, width } = manifest.input;
   const size = channels * height * width;
@@ -108,12 +115,13 @@ async function runAnnounced(
     outputs,
     sizes,
     timing: {
+      provider: (await resident.session).provider,
       decodeMs: round(decodeMs),
       queueMs: round(batch.queueMs),
       inferenceMs: round(batch.inferenceMs),
       batch: { images: batch.images, requests: batch.requests },
       coldStart,
-      ...(coldStart ? { startup: startupTiming(model) } : {}),
+      ...(coldStart ? { startup: startupTiming(resident) } : {}),
     },
   };
 }
@@ -134,7 +142,7 @@ export async function classify(
   const { manifest } = model;
   const names = new Set<OutputName>([classifier ? "embedding" : "logits", ...options.include]);
   if (classifier) names.delete("logits");
-  const { outputs, sizes, timing } = await runModel(model, images, [...names], serving);
+  const { outputs, sizes, timing } = await runModel(model, images, [...names], options.provider, serving);
   const uploaded = await images;
   if (classifier) {
     outputs.logits = headLogits(classifier.head, outputs.embedding!);
@@ -158,8 +166,7 @@ export async function classify(
   };
 }
 
-function startupTiming(model: ServedModel): Timing["startup"] {
-  const startup = sessionStartup(model);
+function startupTiming({ startup }: ResidentModel): Timing["startup"] {
   return startup && { loadMs: round(startup.loadMs), createMs: round(startup.createMs) };
 }
 

@@ -65,11 +65,11 @@ describe("readImages", () => {
 
 describe("classifyOptions", () => {
   it("defaults to the top 5 and no raw outputs", () => {
-    expect(classifyOptions({})).toEqual({ topK: 5, include: [] });
+    expect(classifyOptions({})).toEqual({ topK: 5, include: [], provider: "auto" });
   });
 
   it("parses top_k and include", () => {
-    expect(classifyOptions({ top_k: "3", include: "logits,embedding" })).toEqual({ topK: 3, include: ["logits", "embedding"] });
+    expect(classifyOptions({ top_k: "3", include: "logits,embedding" })).toEqual({ topK: 3, include: ["logits", "embedding"], provider: "auto" });
   });
 
   it.each(["0", "-1", "2.5", "five", ""])("refuses top_k=%s", (value) => {
@@ -78,5 +78,15 @@ describe("classifyOptions", () => {
 
   it("refuses an unknown include", () => {
     expect(() => classifyOptions({ include: "weights" })).toThrow(/include/);
+  });
+
+  it("takes the provider from the request, else from the deployment", () => {
+    expect(classifyOptions({ provider: "wasm" }, "webgpu").provider).toBe("wasm");
+    expect(classifyOptions({}, "webgpu").provider).toBe("webgpu");
+    expect(classifyOptions({}, "cuda").provider).toBe("auto"); // an unknown deployment value
+  });
+
+  it("refuses an unknown provider in a request", () => {
+    expect(() => classifyOptions({ provider: "cuda" })).toThrow(/provider takes auto, webgpu, wasm/);
   });
 });

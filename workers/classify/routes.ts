@@ -13,7 +13,7 @@ import { readImages } from "./request";
 
 async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Response> {
   const model = getServableModel(modelId);
-  const options = classifyOptions(c.req.query());
+  const options = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
   return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c)));
 }
 

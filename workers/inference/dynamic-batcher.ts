@@ -12,14 +12,8 @@
  * submissions queue and form the next one, which starts one task after the batch before, once
  * that one's answers have gone out.
  */
+import type { InferenceResult } from "../engine/engine";
 import type { OutputName } from "../models/manifest";
-
-/** Outputs of a model run. */
-export interface InferenceResult {
-  /** Row-major [batch, size] per requested output. */
-  outputs: Partial<Record<OutputName, Float32Array>>;
-  sizes: Partial<Record<OutputName, number>>;
-}
 
 /** How a model's requests are batched (models/<id>/config.json, `dynamicBatching`). */
 export interface BatchingPolicy {

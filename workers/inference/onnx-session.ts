@@ -1,123 +1,31 @@
 /**
- * onnxruntime-web (WASM, SIMD, one thread) inside workerd, and one inference session per model
- * per isolate.
- *
- * workerd forbids compiling WASM from bytes, and ORT would otherwise fetch and compile its
- * 14 MB runtime at start-up. So the runtime is imported as a precompiled module (wrangler's
- * CompiledWasm rule), ORT is given a marker in place of the wasm bytes, and the one
- * `WebAssembly.instantiate(marker, imports)` call ORT then makes is answered with the
- * precompiled module.
+ * The sessions resident in this isolate (or Node process): one per model and provider choice,
+ * each behind its DynamicBatcher, created by the host's InferenceEngine (workers/engine) on
+ * first use and kept within the model memory budget.
  */
-import * as ort from "onnxruntime-web/wasm";
-import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
+import { EngineSession, type ExecutionProvider, type InferenceEngine, type ProviderPreference } from "../engine/engine";
 import { loadArtifact } from "../models/artifacts";
-import type { OutputName, ServedModel } from "../models/manifest";
-import { ModelEvictedError } from "../problems/problems";
-import { DynamicBatcher, type BatchingPolicy, type InferenceResult } from "./dynamic-batcher";
+import type { ServedModel } from "../models/manifest";
+import { DynamicBatcher, type BatchingPolicy } from "./dynamic-batcher";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./memory-budget";
-import { SESSION_OPTIONS, findMemory } from "./wasm-heap";
 
-const MARKER = new TextEncoder().encode("cnn-edge:precompiled:ort-wasm-simd-threaded.wasm");
-
-function isMarker(source: unknown): boolean {
-  if (!ArrayBuffer.isView(source) && !(source instanceof ArrayBuffer)) return false;
-  const bytes = ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
-  return bytes.length === MARKER.length && bytes.every((b, i) => b === MARKER[i]);
-}
-
-type Instantiate = (source: unknown, imports?: WebAssembly.Imports) => Promise<unknown>;
-const instantiate = WebAssembly.instantiate.bind(WebAssembly) as Instantiate;
-
-// ORT's linear memory: its heap, where models, weights and activations live.
-let ortMemory: WebAssembly.Memory | undefined;
-
-// Instantiated synchronously, so that ORT's start-up needs no event-loop turn and can complete
-// while the isolate starts (see warmUpRuntime).
-(WebAssembly as { instantiate: Instantiate }).instantiate = (source, imports) => {
-  if (!isMarker(source)) return instantiate(source, imports);
-  const instance = new WebAssembly.Instance(ortWasm, imports);
-  ortMemory = findMemory(imports ?? {}, instance.exports);
-  return Promise.resolve({ instance, module: ortWasm });
-};
+let engine: InferenceEngine | undefined;
 
 /**
- * Bytes of ORT's WASM heap in this isolate (0 before the first session). Linear memory only
- * grows, so this is the high-water mark of every model and run so far.
+ * Set the engine this host runs models with; each entry point (the Worker's, the Node host's)
+ * calls it once, before serving.
+ *
+ * @example
+ * useEngine(workerdEngine);
  */
-export function onnxRuntimeHeapBytes(): number {
-  return ortMemory?.buffer.byteLength ?? 0;
+export function useEngine(hostEngine: InferenceEngine): void {
+  engine = hostEngine;
 }
 
-ort.env.wasm.wasmBinary = MARKER;
-ort.env.wasm.numThreads = 1; // workerd has no Web Workers to run ORT's thread pool on
-ort.env.wasm.proxy = false;
-ort.env.logLevel = "error";
-
-/**
- * A model's ORT session. Runs are queued one at a time: ORT's WASM backend shares one heap
- * and one thread per isolate, so overlapping runs would only interleave, not overlap. Its
- * DynamicBatcher is what gives it work.
- */
-export class ModelSession {
-  private queue: Promise<unknown> = Promise.resolve();
-  private released = false;
-
-  constructor(
-    private readonly session: ort.InferenceSession,
-    private readonly model: ServedModel,
-  ) {}
-
-  /**
-   * Run a batch of CHW inputs (in runs of at most the manifest's `serving.runBatch`, the batch
-   * its memory was measured at), returning only the outputs asked for.
-   *
-   * @throws ModelEvictedError when the session was released to make room for another model
-   * @example
-   * const { outputs } = await session.run(chw, 1, ["logits"]);
-   */
-  run(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
-    if (this.released) return Promise.reject(new ModelEvictedError(this.model.manifest.id));
-    const result = this.queue.then(() => this.runChunked(batch, count, names));
-    this.queue = result.catch(() => undefined);
-    return result;
-  }
-
-  /** Free the session's memory in ORT's heap once the runs already queued have finished. */
-  release(): Promise<void> {
-    this.released = true;
-    this.queue = this.queue.then(() => this.session.release());
-    return this.queue.then(() => undefined);
-  }
-
-  private async runChunked(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
-    const size = batch.length / count;
-    const runBatch = this.model.manifest.serving.runBatch;
-    const result: InferenceResult = { outputs: {}, sizes: {} };
-    for (let start = 0; start < count; start += runBatch) {
-      const n = Math.min(runBatch, count - start);
-      const chunk = await this.runOnce(batch.subarray(start * size, (start + n) * size), n, names);
-      for (const name of names) {
-        const width = chunk.sizes[name]!;
-        result.sizes[name] = width;
-        (result.outputs[name] ??= new Float32Array(count * width)).set(chunk.outputs[name]!, start * width);
-      }
-    }
-    return result;
-  }
-
-  private async runOnce(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
-    const { input, artifact } = this.model.manifest;
-    const feeds = { [artifact.inputName]: new ort.Tensor("float32", batch, [count, input.channels, input.height, input.width]) };
-    const fetched = await this.session.run(feeds, names.map((name) => artifact.outputs[name]));
-    const result: InferenceResult = { outputs: {}, sizes: {} };
-    for (const name of names) {
-      const tensor = fetched[artifact.outputs[name]]!;
-      result.outputs[name] = tensor.data as Float32Array;
-      result.sizes[name] = tensor.dims[1]!;
-      tensor.dispose();
-    }
-    return result;
-  }
+/** The host's engine. */
+export function currentEngine(): InferenceEngine {
+  if (!engine) throw new Error("No inference engine: the entry point must call useEngine() before serving.");
+  return engine;
 }
 
 /** What a session's creation took: fetching and checking the artifact, then ORT building the session. */
@@ -126,21 +34,26 @@ export interface SessionStartup {
   createMs: number;
 }
 
-interface Resident {
-  session: Promise<ModelSession>;
-  startup?: SessionStartup;
+/** A model resident in this isolate: its session (once created) and the batcher in front of it. */
+export interface ResidentModel {
   batcher: DynamicBatcher;
+  /** Resolves once the session is created, with the provider it runs on. */
+  session: Promise<EngineSession>;
+  /** Set once the session is created. */
+  startup?: SessionStartup;
   memoryBytes: number;
   lastUsed: number;
 }
 
-// Sessions resident in this isolate, by model@version. Together they stay within
-// MODEL_MEMORY_BUDGET_BYTES: ORT's heap never shrinks, but it reuses what a released session
-// freed, so the heap's high-water mark follows the largest set of models resident at once.
-const sessions = new Map<string, Resident>();
+// Sessions resident in this isolate, by model@version and the providers they may run on.
+// Together they stay within MODEL_MEMORY_BUDGET_BYTES: ORT's heap never shrinks, but it
+// reuses what a released session freed, so the heap's high-water mark follows the largest set
+// of models resident at once.
+const sessions = new Map<string, ResidentModel>();
 let useCounter = 0; // Date.now() does not advance within a Workers request; a counter orders uses
 
-const keyOf = (model: ServedModel) => `${model.manifest.id}@${model.manifest.version}`;
+const keyOf = (model: ServedModel, candidates: readonly ExecutionProvider[]) =>
+  `${model.manifest.id}@${model.manifest.version}:${candidates.join(">")}`;
 
 const leastRecentlyUsedFirst = () => [...sessions.entries()].sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
 
@@ -156,25 +69,31 @@ function makeRoom(bytes: number): void {
 }
 
 /**
- * The batcher in front of the isolate's session for a model. The session is created on first
- * use (artifact fetched and verified, then compiled by ORT) and then reused; requests that
- * arrive meanwhile queue in the batcher. Creation is per model, so one model's cold start
- * never waits on another's; a failed creation is forgotten so the next request retries it.
- * Creating one releases the least recently used others when the models would no longer fit
- * the isolate's model memory budget together. The policy is the one of the session's first
- * request.
+ * The model's resident session for this provider preference, with the batcher in front of it.
+ * The session is created on first use (artifact fetched and verified, then loaded by the
+ * engine on the first provider that runs it) and then reused; requests that arrive meanwhile
+ * queue in the batcher. Creation is per model, so one model's cold start never waits on
+ * another's; a failed creation is forgotten so the next request retries it. Creating one
+ * releases the least recently used others when the models would no longer fit the isolate's
+ * model memory budget together. The policy is the one of the session's first request.
  *
+ * @throws ProviderUnavailableError when the preference forces a provider this host lacks
  * @example
- * const slot = batcherFor(getModel("lenet"), env.MODELS, { maxBatch: 32, windowMs: 2 }, (p) => ctx.waitUntil(p)).expect();
+ * const { resident } = residentModel(getModel("lenet"), env.MODELS, { maxBatch: 32, windowMs: 2 }, "auto", (p) => ctx.waitUntil(p));
+ * const slot = resident.batcher.expect();
  */
-export function batcherFor(
+export function residentModel(
   model: ServedModel,
   bucket: R2Bucket | undefined,
   policy: BatchingPolicy,
+  preference: ProviderPreference,
   waitUntil: (promise: Promise<unknown>) => void,
-): DynamicBatcher {
-  const key = keyOf(model);
+): { resident: ResidentModel; coldStart: boolean } {
+  const engine = currentEngine();
+  const candidates = engine.candidates(preference);
+  const key = keyOf(model, candidates);
   let resident = sessions.get(key);
+  const coldStart = !resident;
   if (!resident) {
     makeRoom(model.manifest.serving.memoryBytes);
     const started = performance.now();
@@ -182,11 +101,11 @@ export function batcherFor(
     const session = loadArtifact(model, bucket)
       .then((bytes) => {
         loaded = performance.now();
-        return ort.InferenceSession.create(bytes, SESSION_OPTIONS);
+        return engine.createSession(bytes, model.manifest, candidates);
       })
       .then((created) => {
         resident!.startup = { loadMs: loaded - started, createMs: performance.now() - loaded };
-        return new ModelSession(created, model);
+        return created;
       });
     waitUntil(session.catch(() => undefined)); // every request for the model waits on it, whoever started it
     const batcher = new DynamicBatcher((input, count, names) => session.then((s) => s.run(input, count, names)), policy);
@@ -195,20 +114,10 @@ export function batcherFor(
     session.catch(() => sessions.get(key)?.session === session && sessions.delete(key));
   }
   resident.lastUsed = ++useCounter;
-  return resident.batcher;
+  return { resident, coldStart };
 }
 
-/** How the creation of a model's resident session went, once it is created. */
-export function sessionStartup(model: ServedModel): SessionStartup | undefined {
-  return sessions.get(keyOf(model))?.startup;
-}
-
-/** Whether a model's session already exists in this isolate (a warm request). */
-export function isWarm(model: ServedModel): boolean {
-  return sessions.has(keyOf(model));
-}
-
-/** Ids (model@version) of the sessions resident in this isolate, least recently used first. */
+/** Ids (model@version:providers) of the sessions resident in this isolate, least recently used first. */
 export function residentModels(): string[] {
   return leastRecentlyUsedFirst().map(([key]) => key);
 }
@@ -228,10 +137,10 @@ export function warmUpRuntime(model: ServedModel): Promise<void> {
   const { manifest } = model;
   const { channels, height, width } = manifest.input;
   warmUp = "starting";
-  return ort.InferenceSession.create(new Uint8Array(model.source.bytes), SESSION_OPTIONS)
+  return currentEngine()
+    .createSession(new Uint8Array(model.source.bytes), manifest, ["wasm"])
     .then(async (session) => {
-      const input = new ort.Tensor("float32", new Float32Array(channels * height * width), [1, channels, height, width]);
-      await session.run({ [manifest.artifact.inputName]: input });
+      await session.run(new Float32Array(channels * height * width), 1, ["logits"]);
       await session.release();
       warmUp = "done";
     })

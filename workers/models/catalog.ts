@@ -20,6 +20,16 @@ export function listModels(): ServedModel[] {
 }
 
 /**
+ * The smallest servable model bundled with the code (no fetch to load it): the one that warms
+ * up a host's runtime.
+ */
+export function smallestBundledModel(): ServedModel | undefined {
+  return listModels()
+    .filter((model) => model.source.kind === "bundle" && model.manifest.serving.servable)
+    .sort((a, b) => a.manifest.artifact.bytes - b.manifest.artifact.bytes)[0];
+}
+
+/**
  * The served model with this id, or undefined.
  *
  * @example

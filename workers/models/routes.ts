@@ -1,8 +1,14 @@
-/** GET /v1/models (a summary of each, with the batching it is served with) and GET /v1/models/{id} (its manifest). */
+/**
+ * GET /v1/models (a summary of each, with the batching it is served with), GET /v1/models/{id}
+ * (its manifest) and GET /v1/models/{id}/model.onnx (its artifact, for clients that run the
+ * model themselves, such as the playground page on WebGPU).
+ */
 import { Hono } from "hono";
+import { requireAccess } from "../auth/require-access";
 import type { AppEnv } from "../env";
 import { batchingPolicy } from "../inference/dynamic-batcher";
-import { getModel, listModels } from "./catalog";
+import { loadArtifact } from "./artifacts";
+import { getModel, getServableModel, listModels } from "./catalog";
 
 export const modelRoutes = new Hono<AppEnv>()
   .get("/v1/models", (c) =>
@@ -23,4 +29,13 @@ export const modelRoutes = new Hono<AppEnv>()
       })),
     }),
   )
-  .get("/v1/models/:id", (c) => c.json(getModel(c.req.param("id")).manifest));
+  .get("/v1/models/:id", (c) => c.json(getModel(c.req.param("id")).manifest))
+  .get("/v1/models/:id/model.onnx", requireAccess("classify"), async (c) => {
+    const model = getServableModel(c.req.param("id"));
+    // The sha256 names the bytes exactly; a client that has them revalidates for free.
+    const etag = `"${model.manifest.artifact.sha256}"`;
+    const headers = { etag, "cache-control": "no-cache", "x-model-version": String(model.manifest.version) };
+    if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);
+    const bytes = await loadArtifact(model, c.env.MODELS);
+    return c.body(bytes, 200, { ...headers, "content-type": "application/octet-stream" });
+  });

@@ -124,6 +124,20 @@ export class ModelEvictedError extends ProblemError {
   }
 }
 
+/** The execution provider a request or deployment forces cannot run the model on this host. */
+export class ProviderUnavailableError extends ProblemError {
+  constructor(provider: string, detail: string, available: readonly string[]) {
+    super(422, "provider-unavailable", "Execution provider unavailable", detail, { provider, available });
+  }
+}
+
+/** A route that needs a part of the Workers platform this host does not have (the Node host has no Durable Objects). */
+export class HostLacksFeatureError extends ProblemError {
+  constructor(host: string, feature: string) {
+    super(501, "not-on-this-host", "Not available on this host", `The ${host} host has no ${feature}; use the Worker for this route.`, { host, feature });
+  }
+}
+
 export class NotFoundError extends ProblemError {
   constructor(path: string) {
     super(404, "not-found", "Not found", `No route matches ${path}.`);

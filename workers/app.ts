@@ -1,0 +1,72 @@
+/**
+ * cnn-edge's HTTP API: each feature lives in its own folder and contributes its routes here.
+ * The same app serves from the Worker (workers/index.ts) and from the Node GPU host
+ * (workers/hosts/node); the host's entry point picks the inference engine.
+ */
+import { Hono, type Context } from "hono";
+import { classifierRoutes } from "./classifiers/routes";
+import { classifyRoutes } from "./classify/routes";
+import { parseKeys } from "./auth/api-keys";
+import { CLASSIFY_LIMITS } from "./classify/limits";
+import { providerPreference } from "./classify/options";
+import { discardBody } from "./classify/request";
+import type { AppEnv } from "./env";
+import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
+import { currentEngine, residentModels, runtimeWarmUp } from "./inference/onnx-session";
+import { modelIds } from "./models/catalog";
+import { modelRoutes } from "./models/routes";
+import { MethodNotAllowedError, NotFoundError, problemResponse } from "./problems/problems";
+
+const app = new Hono<AppEnv>();
+
+app.get("/healthz", async (c) =>
+  c.json({
+    status: "ok",
+    models: modelIds(),
+    defaultModel: c.env.DEFAULT_MODEL,
+    auth: { classify: c.env.CLASSIFY_ACCESS === "public" ? "public" : "key", writeKeysConfigured: parseKeys(c.env.API_KEYS).length > 0 },
+    engine: {
+      host: currentEngine().hostName,
+      webgpu: await currentEngine().webGpuStatus(),
+      defaultProvider: providerPreference(undefined, c.env.EXECUTION_PROVIDER),
+    },
+    memory: {
+      onnxRuntimeHeapBytes: currentEngine().heapBytes(),
+      runtimeWarmUp: runtimeWarmUp(),
+      modelBudgetBytes: MODEL_MEMORY_BUDGET_BYTES,
+      residentModels: residentModels(),
+    },
+  }),
+);
+app.route("/", classifyRoutes);
+app.route("/", modelRoutes);
+app.route("/", classifierRoutes);
+
+// Known paths with the wrong method get 405 and an Allow header rather than a bare 404.
+const ROUTE_METHODS: [RegExp, string[]][] = [
+  [/^\/classify$/, ["POST"]],
+  [/^\/v1\/models\/[^/]+\/classify$/, ["POST"]],
+  [/^\/v1\/models(\/[^/]+)?$/, ["GET"]],
+  [/^\/v1\/models\/[^/]+\/model\.onnx$/, ["GET"]],
+  [/^\/healthz$/, ["GET"]],
+  [/^\/finetune$/, ["POST"]],
+  [/^\/v1\/classifiers$/, ["POST"]],
+  [/^\/v1\/classifiers\/[^/]+$/, ["GET", "DELETE"]],
+  [/^\/v1\/classifiers\/[^/]+\/versions$/, ["GET"]],
+  [/^\/v1\/classifiers\/[^/]+\/(examples|rollback|classify)$/, ["POST"]],
+];
+
+/** Every refusal: the unread body drained first (see discardBody), then the problem. */
+async function refuse(err: unknown, c: Context<AppEnv>): Promise<Response> {
+  await discardBody(c.req.raw, CLASSIFY_LIMITS.maxRequestBytes);
+  return problemResponse(err, c);
+}
+
+app.notFound((c) => {
+  const path = new URL(c.req.url).pathname;
+  const known = ROUTE_METHODS.find(([pattern]) => pattern.test(path));
+  return refuse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
+});
+app.onError(refuse);
+
+export default app;
