@@ -73,6 +73,36 @@ describe("the playground at /", () => {
     expect(maxDifference(server.logits, inPage.logits)).toBeLessThan(1e-3);
   });
 
+  it("classifies a digit drawn on the page's canvas, on the server and in the page alike", async () => {
+    await page.selectOption("#model", "lenet");
+    await page.selectOption("#provider", "webgpu");
+    await page.click("#clear-drawing");
+    const box = (await page.locator("#drawing").boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.15);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.85, { steps: 12 }); // a "1"
+    await page.mouse.up();
+    await page.waitForFunction(() => (document.querySelector("#preview") as HTMLImageElement).src.startsWith("blob:"));
+    await page.evaluate(() => document.querySelector("#agreement")!.removeAttribute("data-max-difference"));
+    await page.click("#classify");
+    await page.waitForSelector("#agreement[data-max-difference]", { timeout: 60_000 });
+    expect(await page.getAttribute("#server-result", "data-top")).toBe("1");
+    expect(await page.getAttribute("#browser-result", "data-top")).toBe("1");
+    expect(Number(await page.getAttribute("#agreement", "data-max-difference"))).toBeLessThan(1e-3);
+  });
+
+  it("asks for the API key when teaching without one", async () => {
+    await page.fill("#api-key", "");
+    await page.fill("#label", "anything");
+    await page.click("#add-example");
+    await page.click("#teach");
+    await page.waitForSelector("#status[data-kind=error]");
+    expect(await page.textContent("#status")).toMatch(/Teaching needs an API key: paste the one `npm start` printed/);
+    expect((await worker.fetch("/v1/classifiers/playground-lenet")).status).toBe(404); // nothing was created
+    await page.reload(); // a fresh page: no examples waiting
+    await page.waitForSelector("body[data-ready=true]");
+  });
+
   it("teaches a classifier through the UI: a new label, and the version goes up", async () => {
     await page.selectOption("#model", "lenet");
     await page.fill("#api-key", TEST_API_KEY);

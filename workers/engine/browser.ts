@@ -6,6 +6,7 @@
  * runtime.json (written by scripts/build-playground.ts) lists them with their sha256.
  */
 import * as ort from "onnxruntime-web/webgpu";
+import { sha256Hex } from "../models/sha256";
 import { InferenceEngine } from "./engine";
 
 /** What scripts/build-playground.ts wrote beside the runtime's parts. */
@@ -22,7 +23,7 @@ async function fetchOk(url: string): Promise<Response> {
   return response;
 }
 
-async function loadRuntime(base: string): Promise<Uint8Array> {
+async function loadRuntime(base: string): Promise<Uint8Array<ArrayBuffer>> {
   const manifest = (await (await fetchOk(`${base}runtime.json`)).json()) as RuntimeManifest;
   const parts = await Promise.all(manifest.parts.map(async (part) => new Uint8Array(await (await fetchOk(`${base}${part}`)).arrayBuffer())));
   const bytes = new Uint8Array(manifest.bytes);
@@ -31,8 +32,7 @@ async function loadRuntime(base: string): Promise<Uint8Array> {
     bytes.set(part, offset);
     offset += part.length;
   }
-  const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
-  if (offset !== manifest.bytes || digest !== manifest.sha256) throw new Error(`The runtime at ${base} does not match runtime.json`);
+  if (offset !== manifest.bytes || (await sha256Hex(bytes)) !== manifest.sha256) throw new Error(`The runtime at ${base} does not match runtime.json`);
   return bytes;
 }
 

@@ -3,7 +3,7 @@
  * each behind its DynamicBatcher, created by the host's InferenceEngine (workers/engine) on
  * first use and kept within the model memory budget.
  */
-import { EngineSession, type ExecutionProvider, type InferenceEngine, type ProviderPreference } from "../engine/engine";
+import type { EngineSession, ExecutionProvider, InferenceEngine, ProviderPreference } from "../engine/engine";
 import { loadArtifact } from "../models/artifacts";
 import type { ServedModel } from "../models/manifest";
 import { DynamicBatcher, type BatchingPolicy } from "./dynamic-batcher";

@@ -1,16 +1,13 @@
 /** Fetching a model's files and proving they are the bytes its manifest describes. */
 import { ModelUnavailableError } from "../problems/problems";
 import type { ArtifactSource, ServedModel } from "./manifest";
+import { sha256Hex } from "./sha256";
 
-/**
- * Lower-case hex SHA-256 of some bytes.
- *
- * @example
- * await sha256Hex(new TextEncoder().encode("abc")); // "ba7816bf…"
- */
-export async function sha256Hex(bytes: ArrayBuffer | Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+
+async function getObject(id: string, key: string, bucket: R2Bucket | undefined): Promise<R2ObjectBody> {
+  const object = bucket ? await bucket.get(key) : null;
+  if (!object) throw new ModelUnavailableError(id, `The file r2://${key} is not in the MODELS bucket; upload it with \`npm run models:upload\`.`);
+  return object;
 }
 
 /**
@@ -26,11 +23,7 @@ export async function loadFile(id: string, source: ArtifactSource, sha256: strin
   if (source.kind === "bundle") {
     bytes = source.bytes;
   } else {
-    const object = bucket ? await bucket.get(source.key) : null;
-    if (!object) {
-      throw new ModelUnavailableError(id, `The file r2://${source.key} is not in the MODELS bucket; upload it with \`npm run models:upload\`.`);
-    }
-    bytes = await object.arrayBuffer();
+    bytes = await (await getObject(id, source.key, bucket)).arrayBuffer();
   }
   const actual = await sha256Hex(bytes);
   if (actual !== sha256) throw new ModelUnavailableError(id, `The file's sha256 is ${actual}, not the manifest's ${sha256}.`);
@@ -45,4 +38,18 @@ export async function loadFile(id: string, source: ArtifactSource, sha256: strin
  */
 export function loadArtifact(model: ServedModel, bucket: R2Bucket | undefined): Promise<Uint8Array<ArrayBuffer>> {
   return loadFile(model.manifest.id, model.source, model.manifest.artifact.sha256, bucket);
+}
+
+/**
+ * The model's ONNX bytes to send to a client, unverified and, from R2, streamed: a 24 MB
+ * artifact never sits whole in the isolate's memory beside the models it serves. The client
+ * checks them against the manifest's sha256 (the response's ETag).
+ *
+ * @throws ModelUnavailableError when the object is missing from R2
+ * @example
+ * return new Response(await artifactBody(model, env.MODELS));
+ */
+export async function artifactBody(model: ServedModel, bucket: R2Bucket | undefined): Promise<ArrayBuffer | ReadableStream> {
+  const { source, manifest } = model;
+  return source.kind === "bundle" ? source.bytes : (await getObject(manifest.id, source.key, bucket)).body;
 }

@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { requireAccess } from "../auth/require-access";
 import type { AppEnv } from "../env";
 import { batchingPolicy } from "../inference/dynamic-batcher";
-import { loadArtifact } from "./artifacts";
+import { artifactBody } from "./artifacts";
 import { getModel, getServableModel, listModels } from "./catalog";
 
 export const modelRoutes = new Hono<AppEnv>()
@@ -36,6 +36,6 @@ export const modelRoutes = new Hono<AppEnv>()
     const etag = `"${model.manifest.artifact.sha256}"`;
     const headers = { etag, "cache-control": "no-cache", "x-model-version": String(model.manifest.version) };
     if (c.req.header("if-none-match") === etag) return c.body(null, 304, headers);
-    const bytes = await loadArtifact(model, c.env.MODELS);
-    return c.body(bytes, 200, { ...headers, "content-type": "application/octet-stream" });
+    const body = await artifactBody(model, c.env.MODELS);
+    return c.body(body, 200, { ...headers, "content-type": "application/octet-stream", "content-length": String(model.manifest.artifact.bytes) });
   });

@@ -1,6 +1,7 @@
 /** The playground's calls to the cnn-edge API, with problem+json bodies turned into errors. */
 import type { ClassifyResponse } from "../../classify/classify";
 import type { ModelManifest } from "../../models/manifest";
+import { sha256Hex } from "../../models/sha256";
 
 /** A model as GET /v1/models lists it. */
 export interface ModelSummary {
@@ -66,8 +67,11 @@ export class Api {
     return this.call(`/v1/models/${encodeURIComponent(id)}`);
   }
 
-  artifact(id: string): Promise<Uint8Array> {
-    return this.call(`/v1/models/${encodeURIComponent(id)}/model.onnx`);
+  /** The model's ONNX bytes, checked against its manifest's sha256. */
+  async artifact(manifest: ModelManifest): Promise<Uint8Array<ArrayBuffer>> {
+    const bytes = await this.call<Uint8Array<ArrayBuffer>>(`/v1/models/${encodeURIComponent(manifest.id)}/model.onnx`);
+    if ((await sha256Hex(bytes)) !== manifest.artifact.sha256) throw new Error(`The ONNX file of ${manifest.id} does not match its manifest's sha256.`);
+    return bytes;
   }
 
   /** Classify with a model, or with a classifier when `classifier` is given; logits included. */

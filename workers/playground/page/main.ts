@@ -8,7 +8,7 @@ import type { EngineSession, InferenceEngine, ProviderPreference } from "../../e
 import { toModelInput } from "../../images/preprocess";
 import { topK, type Prediction } from "../../inference/topk";
 import type { ModelManifest } from "../../models/manifest";
-import { Api, type ModelSummary } from "./api";
+import { Api, ApiError, type ModelSummary } from "./api";
 import { decodeInBrowser } from "./pixels";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -67,7 +67,7 @@ export async function classifyInBrowser(id: string, preference: ProviderPreferen
   let session = sessions.get(key);
   if (!session) {
     const started = performance.now();
-    session = Promise.all([browserEngineOnce(), api.artifact(id)]).then(([engine, bytes]) => engine.createSession(bytes, manifest, preference));
+    session = Promise.all([browserEngineOnce(), api.artifact(manifest)]).then(([engine, bytes]) => engine.createSession(bytes, manifest, preference));
     sessions.set(key, session);
     session.catch(() => sessions.delete(key));
     await session;
@@ -248,7 +248,13 @@ async function teach(): Promise<void> {
   say(`${id} is now at version ${taught.classifier.version}.`);
   await classifyWithClassifier();
 }
-$("teach").addEventListener("click", () => void teach().catch(failure));
+$("teach").addEventListener("click", () =>
+  void teach().catch((error: unknown) =>
+    error instanceof ApiError && error.status === 401
+      ? say("Teaching needs an API key: paste the one `npm start` printed (it is also in .dev.vars) into the API key field.", "error")
+      : failure(error),
+  ),
+);
 
 async function classifyWithClassifier(): Promise<void> {
   if (!image) return;
