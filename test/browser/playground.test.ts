@@ -125,6 +125,10 @@ describe("the playground at /", () => {
     expect(described).toMatchObject({ version: 2, examples: 3 });
     expect(described.labels).toContain("seven (mine)");
 
+    // The comparison panel filled too, for the screenshot.
+    await page.selectOption("#provider", "webgpu");
+    await page.click("#classify");
+    await page.waitForSelector("#agreement[data-max-difference]", { timeout: 60_000 });
     mkdirSync(join(ROOT, "test", ".build"), { recursive: true });
     await page.screenshot({ path: join(ROOT, "test", ".build", "playground.png"), fullPage: true });
   });
