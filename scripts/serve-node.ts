@@ -4,14 +4,14 @@
  *
  *   npm run serve:node -- [--port 8788] [--env staging|production] [--build-only]
  *
- * Vars come from wrangler.toml (the environment chosen), secrets from the process environment
- * (API_KEYS, CLASSIFY_KEYS) or else .dev.vars, as `wrangler dev` reads them.
+ * Vars come from wrangler.toml (the environment chosen) and secrets from .dev.vars, read by
+ * wrangler as `wrangler dev` reads them; API_KEYS and CLASSIFY_KEYS in the process environment
+ * override them.
  */
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { build, type Plugin } from "esbuild";
-import { unstable_readConfig } from "wrangler";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import { ROOT } from "./model-repository.ts";
 
 const { values } = parseArgs({
@@ -62,18 +62,11 @@ await build({
 });
 if (values["build-only"]) process.exit(0);
 
-const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env: values.env });
-const devVars = join(ROOT, ".dev.vars");
-const secrets = Object.fromEntries(
-  (existsSync(devVars) ? readFileSync(devVars, "utf8") : "")
-    .split("\n")
-    .map((line) => line.match(/^\s*([A-Z_]+)\s*=\s*(.*)$/))
-    .filter((match) => match !== null)
-    .map((match) => [match[1]!, match[2]!.replace(/^"(.*)"$/, "$1")]),
-);
-for (const name of ["API_KEYS", "CLASSIFY_KEYS"]) if (process.env[name] !== undefined) secrets[name] = process.env[name]!;
+const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"), values.env);
+const vars = { ...(workerOptions.bindings as Record<string, string>) };
+for (const name of ["API_KEYS", "CLASSIFY_KEYS"]) if (process.env[name] !== undefined) vars[name] = process.env[name]!;
 
 // Typed here rather than imported: the host's own types need the Workers' (tsconfig in its folder).
 type StartNodeHost = (options: { port: number; root: string; vars: Record<string, string> }) => Promise<{ url: string }>;
 const { startNodeHost } = (await import(outfile)) as { startNodeHost: StartNodeHost };
-await startNodeHost({ port: Number(values.port), root: ROOT, vars: { ...(config.vars as Record<string, string>), ...secrets } });
+await startNodeHost({ port: Number(values.port), root: ROOT, vars });

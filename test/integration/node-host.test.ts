@@ -3,9 +3,11 @@
  * where the machine has a GPU and on WASM where it has none (as here: Dawn finds no adapter).
  * Its answers are checked against the Worker's own, in workerd.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { discoverModels } from "../../scripts/model-repository.ts";
 import { cifarValidation } from "../support/cifar";
 import { startNodeHost, type RunningNodeHost } from "../support/node-host";
 import { ROOT } from "../support/paths";
@@ -65,6 +67,15 @@ describe("the Node host", () => {
     expect(classifier.status).toBe(501);
     expect(classifier.headers.get("content-type")).toMatch(/application\/problem\+json/);
     expect(((await classifier.json()) as { type: string }).type).toMatch(/not-on-this-host/);
+  });
+
+  it("serves a model's ONNX file from its models/ folder stand-in for R2, as the Worker does from R2", async () => {
+    const resnetEdge = discoverModels().find((model) => model.id === "resnet-edge")!;
+    expect(resnetEdge.source.kind).toBe("r2");
+    const res = await fetch(`${url}/v1/models/resnet-edge/model.onnx`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("etag")).toBe(`"${resnetEdge.manifest.artifact.sha256}"`);
+    expect(createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex")).toBe(resnetEdge.manifest.artifact.sha256);
   });
 
   it("serves the playground page", async () => {

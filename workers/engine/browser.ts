@@ -46,5 +46,5 @@ async function loadRuntime(base: string): Promise<Uint8Array<ArrayBuffer>> {
 export async function browserEngine(base: string): Promise<InferenceEngine> {
   ort.env.wasm.wasmBinary = await loadRuntime(base);
   ort.env.logLevel = "error";
-  return new InferenceEngine({ name: "browser", ort, gpu: navigator.gpu, sessionOptions: { graphOptimizationLevel: "all" } });
+  return new InferenceEngine({ name: "browser", ort, gpu: navigator.gpu });
 }

@@ -8,10 +8,11 @@
  * Provider choice: "auto" takes WebGPU when `navigator.gpu` yields a hardware adapter and the
  * model runs on it (a session is created and run once on WebGPU; any failure falls back to
  * WASM), and WASM otherwise. A fallback adapter (WebGPU implemented on the CPU, such as
- * SwiftShader) counts as none for "auto": WASM SIMD ran every model here 30-150x faster than
+ * SwiftShader) counts as none for "auto": WASM SIMD ran every model here 7-150x faster than
  * SwiftShader did (npm run bench:webgpu). "webgpu" or "wasm" force one, for tests and comparisons.
  */
 import type * as Ort from "onnxruntime-web";
+import { SESSION_OPTIONS } from "../inference/wasm-heap";
 import type { ModelManifest, OutputName } from "../models/manifest";
 import { ModelEvictedError, ProviderUnavailableError } from "../problems/problems";
 
@@ -37,8 +38,6 @@ export interface EngineHost {
   ort: OrtRuntime;
   /** `navigator.gpu`, where the host has it. */
   gpu?: GPU;
-  /** Session options besides the provider (graph optimisation level and the like). */
-  sessionOptions?: Ort.InferenceSession.SessionOptions;
   /** Bytes of ORT's WASM heap, where the host can see it. */
   heapBytes?: () => number;
 }
@@ -100,25 +99,23 @@ export class InferenceEngine {
 
   /**
    * A session for the model on the first of `candidates` that loads it and, for WebGPU with a
-   * fallback behind it, runs it once.
+   * fallback behind it, runs it once. A list of several is "auto"'s, and is settled here by the
+   * WebGPU probe's answer, which it may have been made before.
    *
    * @throws ProviderUnavailableError when no candidate could run the model
    */
   async createSession(bytes: Uint8Array, manifest: ModelManifest, preference: ProviderPreference | ExecutionProvider[]): Promise<EngineSession> {
-    await this.probe;
-    const candidates = Array.isArray(preference) ? preference : this.candidates(preference);
+    const gpu = await this.probe;
+    const candidates = !Array.isArray(preference) ? this.candidates(preference) : preference.length > 1 ? this.candidates("auto") : preference;
     const failures: string[] = [];
     for (const [i, provider] of candidates.entries()) {
-      const gpu = this.webGpu!;
       if (provider === "webgpu" && !gpu.available) {
         failures.push(`webgpu: ${gpu.reason}`);
         continue;
       }
-      if (provider === "webgpu" && gpu.available && gpu.fallback && i < candidates.length - 1) continue; // "auto", decided before the probe answered
-
       let created: Ort.InferenceSession | undefined;
       try {
-        created = await this.host.ort.InferenceSession.create(bytes, { ...this.host.sessionOptions, executionProviders: [provider] });
+        created = await this.host.ort.InferenceSession.create(bytes, { graphOptimizationLevel: SESSION_OPTIONS.graphOptimizationLevel, executionProviders: [provider] });
         const session = new EngineSession(this.host.ort, created, manifest, provider);
         if (provider === "webgpu" && i < candidates.length - 1) await session.run(new Float32Array(inputSize(manifest)), 1, ["logits"]);
         return session;
@@ -145,7 +142,8 @@ async function probeWebGpu(gpu: GPU | undefined): Promise<WebGpuStatus> {
   }
 }
 
-const inputSize = ({ input }: ModelManifest) => input.channels * input.height * input.width;
+/** Floats in one image's input tensor. */
+export const inputSize = ({ input }: ModelManifest) => input.channels * input.height * input.width;
 
 /**
  * A model loaded on one execution provider. Runs are queued one at a time: ORT's WASM backend

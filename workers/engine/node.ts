@@ -34,7 +34,7 @@ export async function nodeEngine(): Promise<InferenceEngine> {
   ort.env.logLevel = "error";
   const { gpu, error } = await installDawn();
   if (error) console.warn(`node host: no WebGPU (${error}); models run on WASM`);
-  const engine = new InferenceEngine({ name: "node", ort, gpu, sessionOptions: { graphOptimizationLevel: "all" } });
+  const engine = new InferenceEngine({ name: "node", ort, gpu });
   await engine.webGpuStatus();
   return engine;
 }

@@ -10,7 +10,7 @@
  */
 import * as ort from "onnxruntime-web/wasm";
 import ortWasm from "onnxruntime-web/ort-wasm-simd-threaded.wasm";
-import { SESSION_OPTIONS, findMemory } from "../inference/wasm-heap";
+import { findMemory } from "../inference/wasm-heap";
 import { InferenceEngine } from "./engine";
 
 const MARKER = new TextEncoder().encode("cnn-edge:precompiled:ort-wasm-simd-threaded.wasm");
@@ -46,7 +46,6 @@ export const workerdEngine = new InferenceEngine({
   name: "workerd",
   ort,
   gpu: (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu,
-  sessionOptions: { graphOptimizationLevel: SESSION_OPTIONS.graphOptimizationLevel },
   // Linear memory only grows, so this is the high-water mark of every model and run so far.
   heapBytes: () => ortMemory?.buffer.byteLength ?? 0,
 });

@@ -3,7 +3,7 @@
  * each behind its DynamicBatcher, created by the host's InferenceEngine (workers/engine) on
  * first use and kept within the model memory budget.
  */
-import type { EngineSession, ExecutionProvider, InferenceEngine, ProviderPreference } from "../engine/engine";
+import { inputSize, type EngineSession, type ExecutionProvider, type InferenceEngine, type ProviderPreference } from "../engine/engine";
 import { loadArtifact } from "../models/artifacts";
 import type { ServedModel } from "../models/manifest";
 import { DynamicBatcher, type BatchingPolicy } from "./dynamic-batcher";
@@ -135,12 +135,11 @@ export function residentModels(): string[] {
 export function warmUpRuntime(model: ServedModel): Promise<void> {
   if (model.source.kind !== "bundle") return Promise.resolve();
   const { manifest } = model;
-  const { channels, height, width } = manifest.input;
   warmUp = "starting";
   return currentEngine()
     .createSession(new Uint8Array(model.source.bytes), manifest, ["wasm"])
     .then(async (session) => {
-      await session.run(new Float32Array(channels * height * width), 1, ["logits"]);
+      await session.run(new Float32Array(inputSize(manifest)), 1, ["logits"]);
       await session.release();
       warmUp = "done";
     })

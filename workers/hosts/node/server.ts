@@ -20,11 +20,11 @@ import { useEngine, warmUpRuntime } from "../../inference/onnx-session";
 import { smallestBundledModel } from "../../models/catalog";
 import { HostLacksFeatureError } from "../../problems/problems";
 
-/** R2's `get` over a folder: the object at `key` is the file at `root/key`. */
+/** R2's `get` over a folder: the object at `key` is the file at `root/key`, read whole or streamed. */
 function folderBucket(root: string): R2Bucket {
   const get = async (key: string) => {
     const bytes = await readFile(join(root, key)).catch(() => null);
-    return bytes && { arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) };
+    return bytes && { arrayBuffer: async () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), body: new Blob([bytes]).stream() };
   };
   return { get } as unknown as R2Bucket;
 }
@@ -68,15 +68,13 @@ export async function startNodeHost({ port, root, vars }: NodeHostOptions): Prom
   host.use("*", serveStatic({ root: assets }));
   host.all("*", (c) => app.fetch(c.req.raw, env, executionCtx));
 
+  const gpu = await engine.webGpuStatus();
   return new Promise((resolve) => {
     const server = serve({ fetch: host.fetch, port, hostname: "127.0.0.1" }, (info) => {
-      const status = engine.webGpuStatus();
-      void status.then((gpu) => {
-        console.log(`node host: http://127.0.0.1:${info.port} (WebGPU: ${gpu.available ? gpu.adapter : `unavailable, ${gpu.reason}`})`);
-        resolve({
-          url: `http://127.0.0.1:${info.port}`,
-          close: () => new Promise<void>((done) => server.close(() => Promise.allSettled(pending).then(() => done()))),
-        });
+      console.log(`node host: http://127.0.0.1:${info.port} (WebGPU: ${gpu.available ? gpu.adapter : `unavailable, ${gpu.reason}`})`);
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        close: () => new Promise<void>((done) => server.close(() => Promise.allSettled(pending).then(() => done()))),
       });
     });
   });
