@@ -55,6 +55,7 @@ export interface RepositoryModel {
     artifact: { file: string; bytes: number; sha256: string; inputName: string };
     serving: { servable: boolean; memoryBytes: number; runBatch: number };
     head?: { file: string; bytes: number; sha256: string };
+    quantization?: { scheme: string; from: string };
   } & Record<string, unknown>;
   config?: RepositoryConfig;
   /** Absolute path of the ONNX file. */

@@ -3,13 +3,17 @@
 
     /usr/bin/python3 scripts/quantize_model.py models/resnet-edge/1                 # int8
     /usr/bin/python3 scripts/quantize_model.py models/vggish/1 --scheme int4         # 4-bit FC layers
+    /usr/bin/python3 scripts/quantize_model.py models/resnet-edge/1 --scheme int8-static  # integer convs
 
 Schemes (scripts/training/quantize.py): int8 stores every Conv/Linear weight as int8 per output
-channel, a quarter of the fp32 bytes; int4 also stores the large Linear layers in 4 bits. The
+channel, a quarter of the fp32 bytes; int4 also stores the large Linear layers in 4 bits;
+int8-static also rounds every convolution's input and output to uint8 (ranges calibrated on
+training images), so that onnxruntime runs the convolutions in integers: faster, not only smaller. The
 variant's manifest records the scheme, its accuracy on the same validation slice and the change
 from fp32; its model.pt holds the integers, from which PyTorch rebuilds exactly the weights the
-ONNX graph computes with. onnxruntime dequantises each weight as its node runs, so the variant
-also needs about a quarter (or an eighth) of the memory to serve.
+ONNX graph computes with (int8-static: up to rounding ties). onnxruntime dequantises each
+weight-only weight as its node runs, so those variants also need about a quarter (or an eighth)
+of the memory to serve.
 """
 import argparse
 import json
@@ -20,9 +24,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training.cifar import evaluate, validation_tensors  # noqa: E402
+from training.cifar import calibration_tensors, evaluate, validation_tensors  # noqa: E402
 from training.export import load_checkpoint, write_model_folder  # noqa: E402
-from training.quantize import METHODS, SCHEMES, quantize_graph, quantize_model  # noqa: E402
+from training.quantize import CALIBRATION_IMAGES, METHODS, SCHEMES, quantize_graph, quantize_model  # noqa: E402
 
 
 def main():
@@ -39,7 +43,8 @@ def main():
         raise SystemExit("quantize_model.py scores variants on the CIFAR-10 validation slice; other data sets are not wired up")
     x_val, y_val = validation_tensors(source["input"]["mean"], source["input"]["std"], every=20 if args.smoke else 1)
     fp32_acc = evaluate(model, x_val, y_val)
-    state, layers = quantize_model(model, args.scheme)
+    calibration = calibration_tensors(source["input"]["mean"], source["input"]["std"], CALIBRATION_IMAGES) if args.scheme == "int8-static" else None
+    state, layers = quantize_model(model, args.scheme, calibration)
     quantized_acc = evaluate(model, x_val, y_val)
 
     out = args.out or args.model_dir.parent.parent / f"{source['id']}-{args.scheme}" / args.model_dir.name

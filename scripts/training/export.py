@@ -19,6 +19,7 @@ from .architectures import build, parameter_count
 from .datasets import REPO
 from .head import write_head
 from .quantize import load_quantized_state
+from .static_quantization import install_activation_quantizers
 
 OPSET = 17
 INPUT_NAME = "input"
@@ -63,6 +64,8 @@ def load_checkpoint(model_dir: Path) -> tuple[torch.nn.Module, dict]:
     )
     state = torch.load(model_dir / "model.pt", map_location="cpu")
     if "quantization" in manifest:
+        if manifest["quantization"]["scheme"] == "int8-static":
+            install_activation_quantizers(model)
         state = load_quantized_state(state, model)
     model.load_state_dict(state)
     return model.eval(), manifest

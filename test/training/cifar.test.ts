@@ -51,8 +51,33 @@ describe.each(ARCHITECTURES)("train_cifar.py --arch %s --smoke", (arch, paramete
 const SCHEMES = [
   // arch, scheme, layers by bits, largest size as a fraction of fp32
   ["resnet-edge", "int8", { int8: 8 }, 0.3],
+  ["resnet-edge", "int8-static", { int8: 8 }, 0.3],
   ["vggish", "int4", { int4: 2, int8: 8 }, 0.17],
 ] as const;
+
+/**
+ * Of a graph's Conv nodes, how many form the QDQ group onnxruntime fuses into a QLinearConv:
+ * input, weight and bias each from a DequantizeLinear (the bias int32), the output read only by
+ * a QuantizeLinear.
+ */
+function qdqConvs(onnxPath: string): { convs: number; fusable: number } {
+  const script = `
+import json, sys, onnx
+g = onnx.load(sys.argv[1]).graph
+producer = {o: n for n in g.node for o in n.output}
+consumers = {}
+for n in g.node:
+    for i in n.input: consumers.setdefault(i, []).append(n)
+types = {t.name: t.data_type for t in g.initializer}
+convs = [n for n in g.node if n.op_type == "Conv"]
+def fusable(n):
+    dq = [producer.get(i) for i in n.input]
+    return len(dq) == 3 and all(d is not None and d.op_type == "DequantizeLinear" for d in dq) \
+        and types.get(dq[2].input[0]) == onnx.TensorProto.INT32 \
+        and [c.op_type for c in consumers.get(n.output[0], [])] == ["QuantizeLinear"]
+print(json.dumps({"convs": len(convs), "fusable": sum(map(fusable, convs))}))`;
+  return JSON.parse(execFileSync(PYTHON, ["-c", script, onnxPath], { encoding: "utf8" }));
+}
 
 describe.each(SCHEMES)("quantize_model.py on %s --scheme %s", (arch, scheme, layers, sizeRatio) => {
   it("writes a servable variant whose ONNX equals its PyTorch (relative 1e-4), with accuracy and delta to fp32", async () => {
@@ -72,5 +97,7 @@ describe.each(SCHEMES)("quantize_model.py on %s --scheme %s", (arch, scheme, lay
     });
     expect(manifest.artifact.bytes).toBeLessThan(sizeRatio * source.manifest.artifact.bytes);
     await expectOnnxMatchesTorch(out, { relative: true });
+    // Only int8-static quantises activations: every one of its convolutions (both views of the flip) runs in integers.
+    expect(qdqConvs(join(out, "model.onnx"))).toEqual({ convs: 14, fusable: scheme === "int8-static" ? 14 : 0 });
   });
 });

@@ -6,7 +6,7 @@ import { toModelInput, type InputSpec } from "../images/preprocess";
 import type { ServingContext } from "../env";
 import type { ExecutionProvider, InferenceResult, ProviderPreference } from "../engine/engine";
 import { batchingPolicy } from "../inference/dynamic-batcher";
-import { residentModel, type ResidentModel } from "../inference/onnx-session";
+import { residentModel, type ResidentModel, type SessionStartup } from "../inference/onnx-session";
 import { topK, type Prediction } from "../inference/topk";
 import type { OutputName, ServedModel } from "../models/manifest";
 import type { ClassifyOptions } from "./options";
@@ -33,8 +33,8 @@ export interface Timing {
   /** The batch: its images and requests, this one's included. */
   batch: { images: number; requests: number };
   coldStart: boolean;
-  /** On a cold start: fetching and checking the artifact, and ORT creating the session. */
-  startup?: { loadMs: number; createMs: number };
+  /** On a cold start: fetching and checking the artifact, and ORT creating the session (or that the isolate created it as it started). */
+  startup?: SessionStartup;
 }
 
 export interface ClassifyResponse {
@@ -167,7 +167,7 @@ export async function classify(
 }
 
 function startupTiming({ startup }: ResidentModel): Timing["startup"] {
-  return startup && { loadMs: round(startup.loadMs), createMs: round(startup.createMs) };
+  return startup && { ...startup, loadMs: round(startup.loadMs), createMs: round(startup.createMs) };
 }
 
 export function round(ms: number): number {

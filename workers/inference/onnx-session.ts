@@ -32,6 +32,8 @@ export function currentEngine(): InferenceEngine {
 export interface SessionStartup {
   loadMs: number;
   createMs: number;
+  /** Created while the isolate started (warmUpRuntime), before any request: nothing to load or create. */
+  prewarmed?: true;
 }
 
 /** A model resident in this isolate: its session (once created) and the batcher in front of it. */
@@ -96,25 +98,32 @@ export function residentModel(
   const coldStart = !resident;
   if (!resident) {
     makeRoom(model.manifest.serving.memoryBytes);
-    const started = performance.now();
-    let loaded = started;
-    const session = loadArtifact(model, bucket)
-      .then((bytes) => {
-        loaded = performance.now();
-        return engine.createSession(bytes, model.manifest, candidates);
-      })
-      .then((created) => {
-        resident!.startup = { loadMs: loaded - started, createMs: performance.now() - loaded };
-        return created;
-      });
+    const created = () => createSession(model, bucket, candidates, (startup) => (resident!.startup = startup));
+    const adopted = adoptPrewarmed(key);
+    const session = adopted ? adopted.catch(created) : created(); // a warm-up that fails is done over by this request
     waitUntil(session.catch(() => undefined)); // every request for the model waits on it, whoever started it
     const batcher = new DynamicBatcher((input, count, names) => session.then((s) => s.run(input, count, names)), policy);
     resident = { session, batcher, memoryBytes: model.manifest.serving.memoryBytes, lastUsed: 0 };
+    if (adopted) resident.startup = { loadMs: 0, createMs: 0, prewarmed: true };
     sessions.set(key, resident);
     session.catch(() => sessions.get(key)?.session === session && sessions.delete(key));
   }
   resident.lastUsed = ++useCounter;
   return { resident, coldStart };
+}
+
+function createSession(model: ServedModel, bucket: R2Bucket | undefined, candidates: ExecutionProvider[], started: (startup: SessionStartup) => void): Promise<EngineSession> {
+  const start = performance.now();
+  let loaded = start;
+  return loadArtifact(model, bucket)
+    .then((bytes) => {
+      loaded = performance.now();
+      return currentEngine().createSession(bytes, model.manifest, candidates);
+    })
+    .then((created) => {
+      started({ loadMs: loaded - start, createMs: performance.now() - loaded });
+      return created;
+    });
 }
 
 /** Ids (model@version:providers) of the sessions resident in this isolate, least recently used first. */
@@ -123,11 +132,16 @@ export function residentModels(): string[] {
 }
 
 /**
- * Start ORT's runtime (its WASM instance, about 160 ms on this machine) and compile its common
- * kernels by running a bundled model once and releasing it. Called from the Worker's global
- * scope, this happens while the isolate starts (on Cloudflare, during the client's TLS
- * handshake) instead of in the first request; it needs no I/O and no timers, which global scope
- * does not allow. If it cannot finish there, the first request finishes it.
+ * Start ORT's runtime (its WASM instance, about 160 ms on this machine), create the session of a
+ * bundled model and run it once. Called from the Worker's global scope, this happens while the
+ * isolate starts (on Cloudflare, during the client's TLS handshake) instead of in the first
+ * request; it needs no I/O and no timers, which global scope does not allow. If it cannot
+ * finish there, the first request finishes it.
+ *
+ * The session is kept for that model's first request, which adopts it instead of creating its
+ * own: in workerd a request's first session creation took 70-120 ms even for LeNet (7 ms in
+ * Node), most of the default model's cold start. Until adopted it sits outside the model budget,
+ * so the first session created for anything else releases it.
  *
  * @example
  * warmUpRuntime(smallestBundledModel());
@@ -135,17 +149,35 @@ export function residentModels(): string[] {
 export function warmUpRuntime(model: ServedModel): Promise<void> {
   if (model.source.kind !== "bundle") return Promise.resolve();
   const { manifest } = model;
+  const candidates: ExecutionProvider[] = ["wasm"];
   warmUp = "starting";
-  return currentEngine()
-    .createSession(new Uint8Array(model.source.bytes), manifest, ["wasm"])
-    .then(async (session) => {
-      await session.run(new Float32Array(inputSize(manifest)), 1, ["logits"]);
-      await session.release();
-      warmUp = "done";
-    })
-    .catch(() => {
-      warmUp = "failed"; // the first request starts the runtime instead
+  const session = currentEngine()
+    .createSession(new Uint8Array(model.source.bytes), manifest, candidates)
+    .then(async (created) => {
+      await created.run(new Float32Array(inputSize(manifest)), 1, ["logits"]);
+      return created;
     });
+  prewarmed = { key: keyOf(model, candidates), session };
+  return session.then(
+    () => {
+      warmUp = "done";
+    },
+    () => {
+      if (prewarmed?.session === session) prewarmed = undefined;
+      warmUp = "failed"; // the first request starts the runtime instead
+    },
+  );
+}
+
+let prewarmed: { key: string; session: Promise<EngineSession> } | undefined;
+
+/** The warm-up's session when `key` names it, handed over once; a session for any other key releases it instead. */
+function adoptPrewarmed(key: string): Promise<EngineSession> | undefined {
+  const held = prewarmed;
+  prewarmed = undefined;
+  if (held?.key === key) return held.session;
+  held?.session.then((session) => session.release()).catch(() => undefined);
+  return undefined;
 }
 
 let warmUp: "not started" | "starting" | "done" | "failed" = "not started";
