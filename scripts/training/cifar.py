@@ -64,7 +64,7 @@ def validation_tensors(mean: list[float], std: list[float], every: int = 1) -> t
     return to_tensor(data["val_images"][::every], mean, std), torch.from_numpy(data["val_labels"][::every])
 
 
-def calibration_tensors(mean: list[float], std: list[float], count: int = 1024, seed: int = 0) -> torch.Tensor:
+def calibration_tensors(mean: list[float], std: list[float], count: int, seed: int = 0) -> torch.Tensor:
     """`count` random images of the training part (never the validation slice), normalised:
     what a statically quantised model's activation ranges are measured on."""
     images = load_cifar10()["train_images"]

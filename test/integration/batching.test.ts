@@ -82,12 +82,12 @@ it("with DYNAMIC_BATCHING off every request runs alone", async () => {
 });
 
 it("answers go out as their batches finish, not when the queue runs dry", async () => {
-  // 32 connections each keeping a VGGish request in flight, one request per batch: about 5 s of
-  // runs queued at once. Answered in turn, the median waits half as long as the slowest; held
-  // back until the queue is empty, every answer would wait as long.
+  // 32 connections each keeping a VGGish request in flight, one request per batch: 5-12 s of
+  // runs queued at once, depending on the machine. Answered in turn, the median waits half as
+  // long as the slowest; held back until the queue is empty, every answer would wait as long.
   expect((await classify(unbatched, files[0]!, {}, "vggish-int4")).status).toBe(200);
   const uploads = files.map((file) => ({ bytes: file.bytes, type: "image/jpeg" }));
-  const { requests, p50Ms, p99Ms } = await loadClassify(unbatched.url, "vggish-int4", uploads, 32, 6);
+  const { requests, p50Ms, p99Ms } = await loadClassify(unbatched.url, "vggish-int4", uploads, 32, 12);
   expect(requests).toBeGreaterThanOrEqual(16);
   expect(p50Ms).toBeLessThan(0.8 * p99Ms);
-}, 60_000);
+}, 120_000);

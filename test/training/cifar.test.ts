@@ -37,7 +37,7 @@ describe.each(ARCHITECTURES)("train_cifar.py --arch %s --smoke", (arch, paramete
     });
     expect(run.manifest.input.mean).toHaveLength(3);
     await expectOnnxMatchesTorch(run.dir, { relative: true });
-  });
+  }, 600_000); // the smoke run itself: ResNet-50's took 146 s on a slower 2-core machine
 
   it("measures what serving it costs: only the edge model fits a Worker isolate in fp32", () => {
     const { serving } = smokeArch(arch).manifest;

@@ -3,12 +3,12 @@ import { existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import { discoverModels } from "../../scripts/model-repository.ts";
-import { expectOnnxMatchesTorch } from "../support/onnx";
+import { expectOnnxMatchesTorch, onnxTolerance } from "../support/onnx";
 
 describe.each(discoverModels().map((model) => [`${model.id} v${model.version}`, model] as const))("models/%s", (_, model) => {
   const cifar = model.manifest.dataset === "CIFAR-10";
   // fp32 models too large to serve are committed as manifests only (see .gitignore)
-  it.skipIf(!existsSync(model.artifactPath))(`is the ONNX export of its own state_dict: equal to PyTorch within 1e-4${cifar ? " (relative)" : ""}`, async () => {
+  it.skipIf(!existsSync(model.artifactPath))(`is the ONNX export of its own state_dict: equal to PyTorch within ${onnxTolerance(model.manifest)}${cifar ? " (relative)" : ""}`, async () => {
     const { logitsDiff } = await expectOnnxMatchesTorch(dirname(model.artifactPath), { relative: cifar });
     console.log(`${model.id}: max |ONNX - PyTorch| logits ${logitsDiff.toExponential(2)}`);
   });
