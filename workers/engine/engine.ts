@@ -8,7 +8,7 @@
  * Provider choice: "auto" takes WebGPU when `navigator.gpu` yields a hardware adapter and the
  * model runs on it (a session is created and run once on WebGPU; any failure falls back to
  * WASM), and WASM otherwise. A fallback adapter (WebGPU implemented on the CPU, such as
- * SwiftShader) counts as none for "auto": WASM SIMD ran every model here 7-150x faster than
+ * SwiftShader) counts as none for "auto": WASM SIMD ran every model here 7-180x faster than
  * SwiftShader did (npm run bench:webgpu). "webgpu" or "wasm" force one, for tests and comparisons.
  */
 import type * as Ort from "onnxruntime-web";
