@@ -43,14 +43,29 @@ def _fake_quantize(x: torch.Tensor, qrange: torch.Tensor) -> torch.Tensor:
     return x if scale == 0 else torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
 
 
+def _hook_activations(model: torch.nn.Module, fn) -> list:
+    """Call fn(range buffer, activation) on every convolution's input and output as the model
+    runs; what fn returns (unless None) replaces the activation. Returns the hooks' handles."""
+    def before(module, args):
+        x = fn(module.input_range, args[0])
+        return None if x is None else (x, *args[1:])
+
+    def after(module, args, y):
+        return fn(module.output_range, y)
+
+    handles = []
+    for _, conv, out in conv_outputs(model):
+        handles += [conv.register_forward_pre_hook(before), out.register_forward_hook(after)]
+    return handles
+
+
 def install_activation_quantizers(model: torch.nn.Module) -> None:
     """Register the range buffers (uncalibrated: scale 0) and the fake-quantising hooks. Called
     before calibrating, and before loading a state dict that holds calibrated ranges."""
     for _, conv, out in conv_outputs(model):
         conv.register_buffer("input_range", torch.zeros(2))
         out.register_buffer("output_range", torch.zeros(2))
-        conv.register_forward_pre_hook(lambda module, args: (_fake_quantize(args[0], module.input_range), *args[1:]))
-        out.register_forward_hook(lambda module, args, y: _fake_quantize(y, module.output_range))
+    _hook_activations(model, lambda qrange, x: _fake_quantize(x, qrange))
 
 
 def uint8_range(low: float, high: float) -> tuple[float, int]:
@@ -74,17 +89,13 @@ def calibrate(model: torch.nn.Module, images: torch.Tensor, batch: int = 256) ->
         low, high = seen.setdefault(id(buffer), [float("inf"), float("-inf")])
         seen[id(buffer)] = [min(low, x.min().item()), max(high, x.max().item())]
 
-    pairs = conv_outputs(model)
-    handles = []
-    for _, conv, out in pairs:
-        handles.append(conv.register_forward_pre_hook(lambda module, args: observe(module.input_range, args[0])))
-        handles.append(out.register_forward_hook(lambda module, args, y: observe(module.output_range, y)))
+    handles = _hook_activations(model, observe)
     model.eval()
     for chunk in images.split(batch):
         model(chunk)
     for handle in handles:
         handle.remove()
-    for _, conv, out in pairs:
+    for _, conv, out in conv_outputs(model):
         for buffer in (conv.input_range, out.output_range):
             buffer.copy_(torch.tensor(uint8_range(*seen[id(buffer)]), dtype=torch.float32))
 
@@ -94,7 +105,7 @@ def round_biases(model: torch.nn.Module, weight_scales: dict[str, np.ndarray]) -
     """Round each conv's bias to its int32 grid: input scale x per-channel weight scale (from
     `weight_scales`, by the conv's module name)."""
     for name, conv, out in conv_outputs(model):
-        bias = (out if isinstance(out, torch.nn.BatchNorm2d) else conv).bias
+        bias = out.bias  # the folded norm's, or the conv's own when no norm follows
         if bias is None or name not in weight_scales:
             continue
         grid = torch.from_numpy(weight_scales[name]).double() * float(conv.input_range[0])
