@@ -10,12 +10,12 @@ import { parseKeys } from "./auth/api-keys";
 import { CLASSIFY_LIMITS } from "./classify/limits";
 import { providerPreference } from "./classify/options";
 import { discardBody } from "./classify/request";
-import type { AppEnv } from "./env";
+import type { AppEnv, Env } from "./env";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
-import { currentEngine, residentModels, runtimeWarmUp } from "./inference/onnx-session";
+import { batchingStats, currentEngine, residentModels, runtimeWarmUp } from "./inference/onnx-session";
 import { modelIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
-import { MethodNotAllowedError, NotFoundError, problemResponse } from "./problems/problems";
+import { MethodNotAllowedError, NotFoundError, problemResponse, renderProblem } from "./problems/problems";
 
 const app = new Hono<AppEnv>();
 
@@ -36,6 +36,7 @@ app.get("/healthz", async (c) =>
       modelBudgetBytes: MODEL_MEMORY_BUDGET_BYTES,
       residentModels: residentModels(),
     },
+    batching: batchingStats(),
   }),
 );
 app.route("/", classifyRoutes);
@@ -68,5 +69,20 @@ app.notFound((c) => {
   return refuse(known ? new MethodNotAllowedError(c.req.method, known[1]) : new NotFoundError(path), c);
 });
 app.onError(refuse);
+
+/**
+ * The app's fetch handler for a host's entry point: whatever escapes Hono's own error handling
+ * (a refusal that fails to render, say) still answers a problem+json 500.
+ *
+ * @example
+ * export default { fetch: handleRequest };
+ */
+export async function handleRequest(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  try {
+    return await app.fetch(request, env, ctx);
+  } catch (err) {
+    return renderProblem(err, request.url);
+  }
+}
 
 export default app;

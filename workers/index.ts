@@ -4,10 +4,11 @@
  * engine, and the Durable Object class behind fine-tunable classifiers. The playground page at
  * `/` is a static asset (wrangler.toml, [assets]).
  */
-import app from "./app";
+import { handleRequest } from "./app";
 import { workerdEngine } from "./engine/workerd";
 import { useEngine, warmUpRuntime } from "./inference/onnx-session";
 import { smallestBundledModel } from "./models/catalog";
+import type { Env } from "./env";
 
 useEngine(workerdEngine);
 
@@ -15,5 +16,5 @@ useEngine(workerdEngine);
 // is run once in global scope.
 void warmUpRuntime(smallestBundledModel()!);
 
-export default app;
+export default { fetch: handleRequest } satisfies ExportedHandler<Env>;
 export { ClassifierObject } from "./classifiers/classifier-object";

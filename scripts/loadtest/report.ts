@@ -64,14 +64,19 @@ export function timeline(samples: readonly Sample[]): Second[] {
   });
 }
 
-interface Series {
+export interface Series {
   name: string;
   color: string;
   values: number[];
 }
 
-/** One panel of a chart: lines over seconds, y from 0 to a rounded maximum. */
-function panel(seconds: number[], series: Series[], unit: string, top: number, height: number, width: number): string {
+/**
+ * One panel of a chart: lines over x values (seconds), y from 0 to a rounded maximum.
+ *
+ * @example
+ * const svgPart = panel([1, 2], [{ name: "p99", color: "#d95f02", values: [5, 7] }], "ms", 40, 170, 760);
+ */
+export function panel(seconds: number[], series: Series[], unit: string, top: number, height: number, width: number): string {
   const left = 64;
   const right = width - 120;
   const max = niceCeiling(Math.max(1, ...series.flatMap((s) => s.values)));
@@ -123,6 +128,6 @@ export function chartSvg(title: string, seconds: Second[]): string {
 `;
 }
 
-function escapeXml(text: string): string {
+export function escapeXml(text: string): string {
   return text.replace(/[<>&"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" })[c]!);
 }

@@ -5,6 +5,7 @@
 import { IMAGE_MEDIA_TYPES, probeImage, type ImageHeader } from "../images/probe";
 import {
   ImageTooLargeError,
+  IncompleteBodyError,
   InvalidParameterError,
   InvalidRequestError,
   PayloadTooLargeError,
@@ -34,6 +35,10 @@ export function mediaType(contentType: string | null | undefined): string {
 /**
  * Read a body up to `limit` bytes; a longer one is refused as soon as it passes the limit,
  * whatever its Content-Length said.
+ *
+ * @throws PayloadTooLargeError past the limit; IncompleteBodyError when the client stops sending (hangs up) before the end
+ * @example
+ * const body = await readBodyLimited(request, CLASSIFY_LIMITS.maxRequestBytes);
  */
 export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer>> {
   const declared = Number(request.headers.get("content-length") ?? NaN);
@@ -45,7 +50,13 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
   let total = 0;
   const reader = request.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      throw new IncompleteBodyError(total, Number.isNaN(declared) ? undefined : declared);
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
@@ -74,8 +85,8 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
 export async function discardBody(request: Request, limit: number): Promise<void> {
   // A body declared over the limit is refused unread: waiting for it would be waiting for the attack.
   if (!request.body || request.bodyUsed || Number(request.headers.get("content-length") ?? 0) > limit) return;
-  const reader = request.body.getReader();
   try {
+    const reader = request.body.getReader();
     for (let total = 0; total <= limit; ) {
       const { done, value } = await reader.read();
       if (done) return;
@@ -83,7 +94,7 @@ export async function discardBody(request: Request, limit: number): Promise<void
     }
     await reader.cancel();
   } catch {
-    // The client went away: there is nobody to answer.
+    // The client went away (or the body cannot be read any more): there is nobody to wait for.
   }
 }
 

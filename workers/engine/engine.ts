@@ -12,6 +12,7 @@
  * SwiftShader did (npm run bench:webgpu). "webgpu" or "wasm" force one, for tests and comparisons.
  */
 import type * as Ort from "onnxruntime-web";
+import { waitForAny } from "../inference/shared-waits";
 import { SESSION_OPTIONS } from "../inference/wasm-heap";
 import type { ModelManifest, OutputName } from "../models/manifest";
 import { ModelEvictedError, ProviderUnavailableError } from "../problems/problems";
@@ -145,6 +146,9 @@ async function probeWebGpu(gpu: GPU | undefined): Promise<WebGpuStatus> {
 /** Floats in one image's input tensor. */
 export const inputSize = ({ input }: ModelManifest) => input.channels * input.height * input.width;
 
+/** Longest a run waits for the one queued before it; past it, that run's request is taken to be gone. */
+const RUN_AHEAD_TIMEOUT_MS = 60_000;
+
 /**
  * A model loaded on one execution provider. Runs are queued one at a time: ORT's WASM backend
  * has one heap and one thread, and a WebGPU session one device queue, so overlapping runs would
@@ -172,7 +176,8 @@ export class EngineSession {
    */
   run(batch: Float32Array, count: number, names: readonly OutputName[]): Promise<InferenceResult> {
     if (this.released) return Promise.reject(new ModelEvictedError(this.manifest.id));
-    const result = this.queue.then(() => this.runChunked(batch, count, names));
+    // The run ahead may be another request's: waited for on a timer of this one's own (shared-waits.ts).
+    const result = waitForAny([this.queue], RUN_AHEAD_TIMEOUT_MS).then(() => this.runChunked(batch, count, names));
     this.queue = result.catch(() => undefined);
     return result;
   }

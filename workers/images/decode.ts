@@ -1,11 +1,9 @@
 /**
- * Decode PNG, JPEG and WebP to RGBA inside the Worker, with Squoosh's codecs compiled to WASM
- * (libpng via Rust's png crate, mozjpeg, libwebp). Workers may not compile WASM from bytes at
- * run time, so each codec's .wasm is imported as a precompiled module (wrangler's CompiledWasm
- * rule) and handed to the codec's init.
+ * Decode PNG, JPEG and WebP to RGBA inside the Worker: PNG in TypeScript on the runtime's zlib
+ * (png-decode.ts), JPEG and WebP with Squoosh's codecs compiled to WASM (mozjpeg, libwebp).
+ * Workers may not compile WASM from bytes at run time, so each codec's .wasm is imported as a
+ * precompiled module (wrangler's CompiledWasm rule) and handed to the codec's init.
  */
-import decodePng, { init as initPng } from "@jsquash/png/decode.js";
-import pngWasm from "@jsquash/png/codec/pkg/squoosh_png_bg.wasm?module";
 import decodeJpeg, { init as initJpeg } from "@jsquash/jpeg/decode.js";
 import jpegWasm from "@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm?module";
 import decodeWebp, { init as initWebp } from "@jsquash/webp/decode.js";
@@ -13,6 +11,7 @@ import webpWasm from "@jsquash/webp/codec/dec/webp_dec.wasm?module";
 import { CLASSIFY_LIMITS } from "../classify/limits";
 import { ImageDecodeError, ImageTooLargeError } from "../problems/problems";
 import { CorruptJpegError, JpegNotReducibleError, decodeJpegEighth } from "./jpeg-eighth";
+import { decodePng } from "./png-decode";
 import type { ImageFormat, ImageHeader } from "./probe";
 import type { RgbaImage } from "./preprocess";
 
@@ -50,13 +49,13 @@ const emscriptenOptions: EmscriptenOptions = {
   },
 };
 
-type Decoder = (data: ArrayBuffer) => Promise<DecodedPixels>;
+type Decoder = (data: ArrayBuffer) => Promise<RgbaImage>;
 const decoders = new Map<ImageFormat, Promise<Decoder>>();
 
 function loadDecoder(format: ImageFormat): Promise<Decoder> {
   switch (format) {
     case "png":
-      return initPng(pngWasm).then(() => (data) => decodePng(data));
+      return Promise.resolve((data) => decodePng(new Uint8Array(data)));
     case "jpeg":
       return (initJpeg as unknown as EmscriptenInit)(jpegWasm, emscriptenOptions).then(() => (data) => decodeJpeg(data));
     case "webp":
@@ -115,14 +114,23 @@ export async function decodeImage(bytes: Uint8Array, header: ImageHeader, atLeas
   }
   const decode = await decoderFor(header.format); // a failure here is the server's, not the image's
   const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let decoded: DecodedPixels;
+  let decoded: RgbaImage;
   codecMessage = "";
   try {
     decoded = await decode(data);
   } catch (err) {
+    // The Emscripten codecs end a failed decode with exit(), which leaves their instance's
+    // stack unwound: later decodes on it failed oddly ("null function") and then looped
+    // forever, hanging the isolate (found by test/integration/image-fuzz.test.ts). The next
+    // decode gets a fresh instance.
+    decoders.delete(header.format);
+    if (err instanceof ImageDecodeError) throw err;
     const reason = codecMessage || String(err);
     throw new ImageDecodeError(`The ${header.format.toUpperCase()} data is corrupt or truncated (${reason}).`);
   }
+  // libjpeg decodes a file cut short as far as it goes and only warns; such a file is refused
+  // here as it is by libjpeg-turbo in sharp (failOn "warning") and by PIL.
+  if (/premature end/i.test(codecMessage)) throw new ImageDecodeError(`The ${header.format.toUpperCase()} data is truncated (${codecMessage}).`);
   if (decoded.data.length !== decoded.width * decoded.height * 4) {
     throw new ImageDecodeError(`The ${header.format.toUpperCase()} decoder returned no RGBA pixels.`);
   }

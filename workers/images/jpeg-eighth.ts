@@ -333,6 +333,7 @@ export function decodeJpegEighth(bytes: Uint8Array): RgbaImage {
   let restartInterval = 0;
   let adobeTransform: number | undefined;
   let at = 2;
+  let ended = false;
   while (at + 1 < bytes.length) {
     if (bytes[at] !== 0xff) throw new CorruptJpegError(`no marker at byte ${at}`);
     const marker = bytes[at + 1]!;
@@ -340,7 +341,10 @@ export function decodeJpegEighth(bytes: Uint8Array): RgbaImage {
       at += marker === 0xff ? 1 : 2;
       continue;
     }
-    if (marker === 0xd9) break;
+    if (marker === 0xd9) {
+      ended = true;
+      break;
+    }
     if (at + 4 > bytes.length) throw new CorruptJpegError("truncated marker");
     const length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
     const start = at + 4;
@@ -403,5 +407,6 @@ export function decodeJpegEighth(bytes: Uint8Array): RgbaImage {
     at = end;
   }
   if (!frame) throw new CorruptJpegError("no frame header");
+  if (!ended) throw new CorruptJpegError("the file ends before its end-of-image marker"); // cut short, as libjpeg's "premature end"
   return toRgba(frame, quantDc, adobeTransform);
 }

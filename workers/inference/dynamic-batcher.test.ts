@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DynamicBatcher, batchingPolicy, type BatchRunner } from "./dynamic-batcher";
+import { ABANDON_AFTER_MS, ANNOUNCEMENT_TTL_MS, DynamicBatcher, batchingPolicy, type BatchRunner } from "./dynamic-batcher";
 
 /** A model of two-wide rows whose logits are twice its inputs, recording the batches it ran. */
 function doubling(): { run: BatchRunner; batches: number[] } {
@@ -95,6 +95,67 @@ describe("DynamicBatcher", () => {
     await expect(results[0]).rejects.toThrow("out of memory");
     await expect(results[1]).rejects.toThrow("out of memory");
     expect((await results[2]!).batch.images).toBe(1);
+  });
+});
+
+/**
+ * A request whose context the runtime ended: from now on its code never runs again, as when
+ * workerd cancels a request's continuations. `lead`/`follow` are where a request waits.
+ */
+function endContextsOfNextRequests(batcher: DynamicBatcher): () => void {
+  const target = batcher as unknown as Record<"lead" | "follow", unknown>;
+  target.lead = target.follow = () => new Promise(() => {});
+  return () => {
+    delete target.lead;
+    delete target.follow;
+  };
+}
+
+describe("DynamicBatcher when requests' contexts end while they wait", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("another request of the batch runs it when its leader is gone", async () => {
+    vi.useFakeTimers();
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 5 });
+    const [gone, waiting] = [batcher.expect(), batcher.expect()];
+    const restore = endContextsOfNextRequests(batcher);
+    void gone.submit(rows(1, 1), 1, ["logits"]); // leads, then its context ends
+    restore();
+    const result = waiting.submit(rows(2, 2), 1, ["logits"]);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(batches).toEqual([]); // not yet: the leader may only be slow
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(batches).toEqual([2]);
+    expect((await result).outputs.logits![0]).toBe(4);
+    expect(batcher.stats()).toEqual({ announced: 0, batches: 0 });
+  });
+
+  it("drops a batch none of whose requests is left, so that the model serves the next", async () => {
+    vi.useFakeTimers();
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 2, windowMs: 5 }); // a and b fill a batch: the next request starts another
+    const [a, b] = [batcher.expect(), batcher.expect()];
+    const restore = endContextsOfNextRequests(batcher);
+    void a.submit(rows(1, 1), 1, ["logits"]);
+    void b.submit(rows(2, 2), 1, ["logits"]);
+    restore();
+    const next = batcher.expect().submit(rows(3, 3), 1, ["logits"]);
+    await vi.advanceTimersByTimeAsync(ABANDON_AFTER_MS - 5_000);
+    expect(batches).toEqual([]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(batches).toEqual([1]);
+    expect((await next).outputs.logits![0]).toBe(6);
+    expect(batcher.stats()).toEqual({ announced: 0, batches: 0 });
+  });
+
+  it("forgets an announced request that never submits nor cancels", async () => {
+    vi.useFakeTimers();
+    const batcher = new DynamicBatcher(doubling().run, { maxBatch: 32, windowMs: 5 });
+    batcher.expect(); // its request ended before its images were read
+    expect(batcher.stats().announced).toBe(1);
+    await vi.advanceTimersByTimeAsync(ANNOUNCEMENT_TTL_MS + 1);
+    expect(batcher.stats().announced).toBe(0);
   });
 });
 

@@ -7,13 +7,26 @@
  * - no other announced request is still decoding (waiting could only add latency: a lone
  *   request never waits, so batching costs nothing at concurrency 1);
  * - the waiting images reach `maxBatch`;
- * - `windowMs` have passed since a waiting request submitted.
- * While a batch runs (ORT's WASM backend runs one thing at a time per isolate), new
- * submissions queue and form the next one, which starts one task after the batch before, once
- * that one's answers have gone out.
+ * - `windowMs` have passed since the batch's first request submitted.
+ * One batch runs at a time (ORT's WASM backend runs one thing at a time per isolate); requests
+ * that submit meanwhile form the next one, which starts when the one before has finished.
+ *
+ * ## Requests share this state, not their contexts
+ *
+ * The batcher outlives every request, and each request's code must run in its own context
+ * (shared-waits.ts says why and how). So a request never wakes another by settling a promise
+ * the other made: it settles its own (the batch's `finished`, its announcement's `settled`)
+ * and the others await those. And every wait races the waiting request's own timer, after
+ * which it looks at the shared state again: a leader whose context ended before it ran its
+ * batch is taken over by another request of the batch (`TAKEOVER_AFTER_MS`); a batch nobody
+ * can run any more is abandoned after `ABANDON_AFTER_MS` with a 503 to whoever still waits,
+ * instead of blocking the model; an announced request that never submitted is forgotten after
+ * `ANNOUNCEMENT_TTL_MS`.
  */
 import type { InferenceResult } from "../engine/engine";
 import type { OutputName } from "../models/manifest";
+import { BatchAbandonedError } from "../problems/problems";
+import { signal, sleep, waitForAny, type Signal } from "./shared-waits";
 
 /** How a model's requests are batched (models/<id>/config.json, `dynamicBatching`). */
 export interface BatchingPolicy {
@@ -48,25 +61,49 @@ export interface BatchSlot {
   cancel(): void;
 }
 
-/** What a waiting request is woken with: its rows, the batch's error, or the batch to run. */
-type Turn = { kind: "done"; result: BatchedResult } | { kind: "failed"; error: unknown } | { kind: "lead"; batch: Waiting[] };
+/** How often a waiting request looks at the shared state on its own timer, whatever it was promised. */
+export const RECHECK_MS = 1_000;
+/** A due batch whose leader has not started it this long after it became due is run by another of its requests. */
+export const TAKEOVER_AFTER_MS = 1_000;
+/** A batch not finished this long after it became due (or started) has lost every request that could run it. */
+export const ABANDON_AFTER_MS = 60_000;
+/** An announced request that neither submitted nor cancelled in this time is no longer waited for. */
+export const ANNOUNCEMENT_TTL_MS = 30_000;
 
-interface Waiting {
+const now = () => performance.now();
+
+interface Announcement {
+  at: number;
+  /** Settled by the announcing request itself, when it submits or cancels. */
+  settled: Signal;
+}
+
+interface Member {
+  /** The request's waitUntil: it stays until what it followed has settled (shared-waits.ts). */
+  keepAlive?: (promise: Promise<unknown>) => void;
   input: Float32Array;
   count: number;
   names: readonly OutputName[];
   submittedAt: number;
-  /** Its window has passed. */
-  expired: boolean;
-  wake(turn: Turn): void;
+  outcome?: { result: BatchedResult } | { error: unknown };
+}
+
+interface Batch {
+  members: Member[];
+  images: number;
+  state: "open" | "running" | "done" | "abandoned";
+  /** When the window of its first request ends. */
+  deadline: number;
+  /** When it became due with nothing ahead of it (undefined while it is not), or started running. */
+  dueSince?: number;
+  /** Settled when the batch is done, by the request that runs it (its leader, or one that took over). */
+  finished: Signal;
 }
 
 /**
- * Collects the requests of one model in one isolate into batches.
- *
- * Each batch runs in the request context of one of its own requests (the oldest, its leader),
- * never in that of whoever noticed it was ready: in workerd a request's timers and promise
- * continuations die with it, and a request that has answered would take the batch with it.
+ * Collects the requests of one model in one isolate into batches, each run in the context of
+ * one of its own requests (a request that has answered would otherwise carry other requests'
+ * work), normally its first: the leader.
  *
  * @example
  * const batcher = new DynamicBatcher((input, count, names) => session.run(input, count, names), { maxBatch: 32, windowMs: 2 });
@@ -75,129 +112,146 @@ interface Waiting {
  * const { outputs, batch } = await slot.submit(input, 1, ["logits"]);
  */
 export class DynamicBatcher {
-  private readonly run: BatchRunner;
-  private readonly policy: BatchingPolicy;
-  private waiting: Waiting[] = [];
-  private decoding = 0;
-  private busy = false;
+  private readonly announced = new Set<Announcement>();
+  /** Batches not yet done, oldest first: only the first may run, only the last may be open. */
+  private readonly batches: Batch[] = [];
 
-  constructor(run: BatchRunner, policy: BatchingPolicy) {
-    this.run = run;
-    this.policy = policy;
-  }
+  constructor(
+    private readonly run: BatchRunner,
+    private readonly policy: BatchingPolicy,
+  ) {}
 
-  /**
-   * Announce a request whose images are on their way. `keepAlive` (the request's waitUntil)
-   * holds its context open for the hand-over to the next batch, should it lead one.
-   */
-  expect(keepAlive: (promise: Promise<unknown>) => void = () => {}): BatchSlot {
-    this.decoding++;
-    let open = true;
-    const close = () => {
-      if (open) this.decoding--;
-      open = false;
+  /** Announce a request whose images are on their way; `keepAlive` is its waitUntil, where it has one. */
+  expect(keepAlive?: (promise: Promise<unknown>) => void): BatchSlot {
+    const announcement: Announcement = { at: now(), settled: signal() };
+    this.announced.add(announcement);
+    const settle = () => {
+      this.announced.delete(announcement);
+      announcement.settled.settle();
     };
     return {
       submit: (input, count, names) => {
-        close();
-        return this.enqueue(input, count, names, keepAlive);
+        settle();
+        return this.enqueue({ input, count, names, submittedAt: now(), keepAlive });
       },
-      cancel: () => {
-        close();
-        this.dispatch();
-      },
+      cancel: settle,
     };
   }
 
-  private async enqueue(
-    input: Float32Array,
-    count: number,
-    names: readonly OutputName[],
-    keepAlive: (promise: Promise<unknown>) => void,
-  ): Promise<BatchedResult> {
-    let waiting!: Waiting;
-    const turn = new Promise<Turn>((wake) => {
-      waiting = { input, count, names, submittedAt: performance.now(), expired: this.policy.windowMs <= 0, wake };
-    });
-    this.waiting.push(waiting);
-    // Every waiting request has a timer of its own, which dies with it.
-    if (!waiting.expired) {
-      setTimeout(() => {
-        waiting.expired = true;
-        if (this.waiting.includes(waiting)) this.dispatch();
-      }, this.policy.windowMs);
-    }
-    this.dispatch();
-
-    const woken = await turn;
-    if (woken.kind === "done") return woken.result;
-    if (woken.kind === "failed") throw woken.error;
-    try {
-      return await this.lead(woken.batch);
-    } finally {
-      // The next batch starts a task later: workerd writes responses between tasks, and a
-      // batch handed straight on would hold every answer until the queue ran dry.
-      keepAlive(
-        new Promise<void>((resume) => setTimeout(resume, 0)).then(() => {
-          this.busy = false;
-          this.dispatch();
-        }),
-      );
-    }
+  /** Requests announced and not yet submitted, batches waiting or running: for /healthz and tests. */
+  stats(): { announced: number; batches: number } {
+    this.forgetStaleAnnouncements();
+    return { announced: this.announced.size, batches: this.batches.length };
   }
 
-  /** Hand the next batch, if one is due, to its leader. Starts nothing in this context. */
-  private dispatch(): void {
-    if (this.busy || !this.waiting.length) return;
-    const images = this.waiting.reduce((sum, w) => sum + w.count, 0);
-    if (this.decoding > 0 && images < this.policy.maxBatch && !this.waiting.some((w) => w.expired)) return;
-    const batch = this.takeBatch();
-    this.busy = true;
-    batch[0]!.wake({ kind: "lead", batch });
+  private async enqueue(member: Member): Promise<BatchedResult> {
+    const last = this.batches.at(-1);
+    if (last?.state === "open" && last.images + member.count <= this.policy.maxBatch) {
+      last.members.push(member);
+      last.images += member.count;
+      return this.follow(last, member);
+    }
+    const batch: Batch = { members: [member], images: member.count, state: "open", deadline: member.submittedAt + this.policy.windowMs, finished: signal() };
+    this.batches.push(batch);
+    return this.lead(batch, member);
   }
 
-  /** The oldest waiting requests, as many as fit maxBatch (the oldest always, whatever its size). */
-  private takeBatch(): Waiting[] {
-    let images = 0;
-    let taken = 0;
-    while (taken < this.waiting.length && (taken === 0 || images + this.waiting[taken]!.count <= this.policy.maxBatch)) {
-      images += this.waiting[taken]!.count;
-      taken++;
-    }
-    return this.waiting.splice(0, taken);
-  }
-
-  /** Run a batch (the leader is its first request), wake the others with their rows, return the leader's. */
-  private async lead(batch: Waiting[]): Promise<BatchedResult> {
-    const count = batch.reduce((sum, w) => sum + w.count, 0);
-    const names = [...new Set(batch.flatMap((w) => w.names))];
-    const input = batch.length === 1 ? batch[0]!.input : concat(batch.map((w) => w.input));
-    const started = performance.now();
-    let result: InferenceResult;
-    try {
-      result = await this.run(input, count, names);
-    } catch (error) {
-      for (const w of batch.slice(1)) w.wake({ kind: "failed", error });
-      throw error;
-    }
-    const inferenceMs = performance.now() - started;
-    let row = 0;
-    const rows = batch.map((w) => {
-      const mine: BatchedResult = {
-        outputs: {},
-        sizes: {},
-        batch: { images: count, requests: batch.length, queueMs: started - w.submittedAt, inferenceMs },
-      };
-      for (const name of w.names) {
-        const width = result.sizes[name]!;
-        mine.sizes[name] = width;
-        mine.outputs[name] = result.outputs[name]!.slice(row * width, (row + w.count) * width);
+  /** The leader: wait until its batch is due and nothing is ahead of it, then run it. */
+  private async lead(batch: Batch, leader: Member): Promise<BatchedResult> {
+    let behind = false;
+    for (;;) {
+      if (batch.state !== "open") return this.follow(batch, leader); // another request took it over
+      const ahead = this.batches[0] !== batch ? this.batches[0] : undefined;
+      if (ahead) {
+        behind = true;
+        this.abandonIfStalled(ahead);
+        await waitForAny([ahead.finished.promise], RECHECK_MS, leader.keepAlive);
+        continue;
       }
-      row += w.count;
-      return mine;
-    });
-    for (const [i, w] of batch.entries()) if (i > 0) w.wake({ kind: "done", result: rows[i]! });
-    return rows[0]!;
+      if (this.isDue(batch)) {
+        if (!behind) return this.runBatch(batch, leader);
+        // A task boundary before running after the batch ahead, on every host: its answers go
+        // out first instead of waiting behind this run (and late arrivals may still join).
+        behind = false;
+        await sleep(0).promise;
+        continue;
+      }
+      // Woken when an announced request submits or cancels (its own promise), else at the window's end.
+      await waitForAny([...this.announced].map((a) => a.settled.promise), batch.deadline - now(), leader.keepAlive);
+    }
+  }
+
+  /** Any other request: wait for its batch, looking for itself now and then in case the leader is gone. */
+  private async follow(batch: Batch, member: Member): Promise<BatchedResult> {
+    for (;;) {
+      if (member.outcome) {
+        if ("error" in member.outcome) throw member.outcome.error;
+        return member.outcome.result;
+      }
+      if (batch.state === "abandoned") throw new BatchAbandonedError();
+      if (batch.state === "open" && this.batches[0] === batch && this.isDue(batch) && now() - batch.dueSince! > TAKEOVER_AFTER_MS) {
+        return this.runBatch(batch, member);
+      }
+      if (this.batches[0]) this.abandonIfStalled(this.batches[0]);
+      await waitForAny([batch.finished.promise], RECHECK_MS, member.keepAlive);
+    }
+  }
+
+  private isDue(batch: Batch): boolean {
+    this.forgetStaleAnnouncements();
+    const due = batch.images >= this.policy.maxBatch || this.announced.size === 0 || now() >= batch.deadline;
+    if (due) batch.dueSince ??= now();
+    return due;
+  }
+
+  /** Drop the batch ahead when no request of it can run it any more, so that the model is not blocked behind it. */
+  private abandonIfStalled(batch: Batch): void {
+    if (batch.state === "open" && this.batches[0] === batch) this.isDue(batch); // dated even when none of its requests is left to look
+    if (batch.dueSince === undefined || now() - batch.dueSince < ABANDON_AFTER_MS) return;
+    batch.state = "abandoned";
+    this.batches.splice(this.batches.indexOf(batch), 1);
+  }
+
+  private forgetStaleAnnouncements(): void {
+    const oldest = now() - ANNOUNCEMENT_TTL_MS;
+    for (const a of this.announced) if (a.at < oldest) this.announced.delete(a);
+  }
+
+  /** Run the batch here, in `runner`'s context, give every member its rows (or the error), return the runner's. */
+  private async runBatch(batch: Batch, runner: Member): Promise<BatchedResult> {
+    // A leader settles the signal it created with the batch; a request taking over makes its own.
+    const finished = runner === batch.members[0] ? batch.finished : (batch.finished = signal());
+    batch.state = "running";
+    batch.dueSince = now();
+    const { members } = batch;
+    const names = [...new Set(members.flatMap((m) => m.names))];
+    const input = members.length === 1 ? members[0]!.input : concat(members.map((m) => m.input));
+    const started = now();
+    try {
+      const result = await this.run(input, batch.images, names);
+      const inferenceMs = now() - started;
+      let row = 0;
+      for (const m of members) {
+        const mine: BatchedResult = { outputs: {}, sizes: {}, batch: { images: batch.images, requests: members.length, queueMs: started - m.submittedAt, inferenceMs } };
+        for (const name of m.names) {
+          const width = result.sizes[name]!;
+          mine.sizes[name] = width;
+          mine.outputs[name] = result.outputs[name]!.slice(row * width, (row + m.count) * width);
+        }
+        row += m.count;
+        m.outcome = { result: mine };
+      }
+    } catch (error) {
+      for (const m of members) m.outcome = { error };
+    } finally {
+      if (batch.state === "running") {
+        batch.state = "done";
+        const at = this.batches.indexOf(batch);
+        if (at >= 0) this.batches.splice(at, 1);
+      }
+      finished.settle();
+    }
+    return this.follow(batch, runner);
   }
 }
 

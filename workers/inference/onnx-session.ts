@@ -7,7 +7,9 @@ import { inputSize, type EngineSession, type ExecutionProvider, type InferenceEn
 import { loadArtifact } from "../models/artifacts";
 import type { ServedModel } from "../models/manifest";
 import { DynamicBatcher, type BatchingPolicy } from "./dynamic-batcher";
+import { ModelUnavailableError } from "../problems/problems";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./memory-budget";
+import { waitForAny } from "./shared-waits";
 
 let engine: InferenceEngine | undefined;
 
@@ -102,7 +104,7 @@ export function residentModel(
     const adopted = adoptPrewarmed(key);
     const session = adopted ? adopted.catch(created) : created(); // a warm-up that fails is done over by this request
     waitUntil(session.catch(() => undefined)); // every request for the model waits on it, whoever started it
-    const batcher = new DynamicBatcher((input, count, names) => session.then((s) => s.run(input, count, names)), policy);
+    const batcher = new DynamicBatcher(async (input, count, names) => (await sessionOf(key, session, model)).run(input, count, names), policy);
     resident = { session, batcher, memoryBytes: model.manifest.serving.memoryBytes, lastUsed: 0 };
     if (adopted) resident.startup = { loadMs: 0, createMs: 0, prewarmed: true };
     sessions.set(key, resident);
@@ -110,6 +112,22 @@ export function residentModel(
   }
   resident.lastUsed = ++useCounter;
   return { resident, coldStart };
+}
+
+/** Longest a batch waits for another request's session creation before it counts as lost. */
+export const SESSION_CREATE_TIMEOUT_MS = 60_000;
+
+/**
+ * The session a request is creating, awaited by another's batch: if the creator's context ends
+ * before the session is made (its continuations never run), the resident entry is forgotten so
+ * that the next request creates the session anew, instead of every batch waiting on it forever.
+ */
+async function sessionOf(key: string, session: Promise<EngineSession>, model: ServedModel): Promise<EngineSession> {
+  if (!(await waitForAny([session], SESSION_CREATE_TIMEOUT_MS))) {
+    if (sessions.get(key)?.session === session) sessions.delete(key);
+    throw new ModelUnavailableError(model.manifest.id, `Creating its session took over ${SESSION_CREATE_TIMEOUT_MS / 1000} s; retry the request.`);
+  }
+  return session;
 }
 
 function createSession(model: ServedModel, bucket: R2Bucket | undefined, candidates: ExecutionProvider[], started: (startup: SessionStartup) => void): Promise<EngineSession> {
@@ -124,6 +142,14 @@ function createSession(model: ServedModel, bucket: R2Bucket | undefined, candida
       started({ loadMs: loaded - start, createMs: performance.now() - loaded });
       return created;
     });
+}
+
+/**
+ * Per resident session, its batcher's requests announced and not yet submitted, and batches
+ * waiting or running: both return to 0 when traffic stops, whatever the traffic did.
+ */
+export function batchingStats(): Record<string, { announced: number; batches: number }> {
+  return Object.fromEntries([...sessions.entries()].map(([key, resident]) => [key, resident.batcher.stats()]));
 }
 
 /** Ids (model@version:providers) of the sessions resident in this isolate, least recently used first. */

@@ -72,6 +72,14 @@ export class PayloadTooLargeError extends ProblemError {
   }
 }
 
+/** The client stopped sending before its body ended (it hung up, or the connection broke): a client fault, never a 500. */
+export class IncompleteBodyError extends ProblemError {
+  constructor(received: number, declared: number | undefined) {
+    const of = declared === undefined ? "" : ` of the ${declared} its Content-Length declared`;
+    super(400, "incomplete-body", "Incomplete request body", `The request body ended after ${received} bytes${of}: the connection was lost before it was sent whole.`);
+  }
+}
+
 export class ImageTooLargeError extends ProblemError {
   constructor(detail: string, limit: Record<string, number>) {
     super(413, "image-too-large", "Image too large", detail, { limit });
@@ -121,6 +129,17 @@ export class ModelEvictedError extends ProblemError {
     super(503, "model-evicted", "Model evicted", `Model '${id}' was unloaded to make room for another; retry the request.`, {
       model: id,
     });
+  }
+}
+
+/**
+ * The batch this request's images were in could not be run by any of its requests (their
+ * contexts ended before it was their turn) and was dropped so that the model serves the rest.
+ */
+export class BatchAbandonedError extends ProblemError {
+  constructor() {
+    super(503, "batch-abandoned", "Batch abandoned", "The batch these images were queued in was abandoned: no request of it could run it. Retry the request.");
+    this.headers = { "retry-after": "1" };
   }
 }
 
@@ -195,15 +214,29 @@ export class AuthNotConfiguredError extends ProblemError {
 /**
  * Render any thrown value as problem+json: a `ProblemError` keeps its status; anything else is
  * an internal error whose details stay in the log, not in the response.
+ *
+ * @example
+ * app.onError((err, c) => problemResponse(err, c));
  */
 export function problemResponse(err: unknown, c: Context): Response {
+  return renderProblem(err, c.req.url);
+}
+
+/**
+ * The same, for a request outside Hono: the Worker's last line of defence, so that a fault
+ * nothing else caught still answers problem+json, not the runtime's plain text.
+ *
+ * @example
+ * try { return await app.fetch(request, env, ctx); } catch (err) { return renderProblem(err, request.url); }
+ */
+export function renderProblem(err: unknown, url: string): Response {
   const problem =
     err instanceof ProblemError
       ? err
       : new ProblemError(500, "internal-error", "Internal server error", "The server failed to handle this request.");
   if (!(err instanceof ProblemError)) console.error("unhandled error", err);
   const headers: Record<string, string> = { ...problem.headers, "content-type": PROBLEM_CONTENT_TYPE };
-  return c.body(JSON.stringify(problem.toBody(new URL(c.req.url).pathname)), problem.status, headers);
+  return new Response(JSON.stringify(problem.toBody(new URL(url).pathname)), { status: problem.status, headers });
 }
 
 export class UnknownClassifierError extends ProblemError {

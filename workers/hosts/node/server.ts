@@ -13,7 +13,7 @@ import { join, relative } from "node:path";
 import { serve } from "@hono/node-server";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { Hono } from "hono";
-import app from "../../app";
+import { handleRequest } from "../../app";
 import { nodeEngine } from "../../engine/node";
 import type { Env } from "../../env";
 import { useEngine, warmUpRuntime } from "../../inference/onnx-session";
@@ -66,7 +66,7 @@ export async function startNodeHost({ port, root, vars }: NodeHostOptions): Prom
   const assets = relative(process.cwd(), join(root, "workers", "playground", "dist")) || ".";
   const host = new Hono();
   host.use("*", serveStatic({ root: assets }));
-  host.all("*", (c) => app.fetch(c.req.raw, env, executionCtx));
+  host.all("*", (c) => handleRequest(c.req.raw, env, executionCtx));
 
   const gpu = await engine.webGpuStatus();
   return new Promise((resolve) => {

@@ -1,0 +1,92 @@
+/**
+ * The built Worker (wrangler's deploy bundle) running in workerd through Miniflare, with the
+ * bindings wrangler.toml declares, reached over real HTTP, without wrangler dev's proxy or file
+ * watcher. Its R2 bucket holds the repository's R2-served artifacts, as `npm start` uploads
+ * them. The test suite and `npm run soak` start it; `buildWorker` makes the bundle.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
+import { delimiter, dirname, extname, join } from "node:path";
+import { Miniflare } from "miniflare";
+import { unstable_getMiniflareWorkerOptions } from "wrangler";
+import { ROOT, discoverModels, r2Objects } from "./model-repository.ts";
+
+export interface LocalWorker {
+  url: URL;
+  /** The Worker's MODELS bucket. */
+  bucket: Awaited<ReturnType<Miniflare["getR2Bucket"]>>;
+  dispose(): Promise<void>;
+}
+
+export interface LocalWorkerOptions {
+  /** The bundle's folder (buildWorker's `outDir`). */
+  dir: string;
+  /** The wrangler.toml environment whose configuration to use ("" for the top level). */
+  env?: string;
+  /** Vars and secrets over wrangler.toml's (undefined removes one). */
+  bindings?: Record<string, string | undefined>;
+  /** A deployment that forgot to upload its R2 artifacts. */
+  emptyBucket?: boolean;
+  /** Keep Durable Objects here, so that a second start finds what the first stored. */
+  persistDir?: string;
+  /** Serve the playground's static assets in front of the Worker as Cloudflare does (default true). */
+  assets?: boolean;
+  name?: string;
+}
+
+const MODULE_TYPES = { ".js": "ESModule", ".wasm": "CompiledWasm", ".onnx": "Data", ".bin": "Data" } as const;
+
+function bundleModules(dir: string) {
+  return readdirSync(dir)
+    .filter((file) => extname(file) in MODULE_TYPES)
+    .sort((a, b) => Number(b === "index.js") - Number(a === "index.js")) // the entry comes first
+    .map((file) => ({ type: MODULE_TYPES[extname(file) as keyof typeof MODULE_TYPES], path: join(dir, file) }));
+}
+
+/**
+ * Bundle the Worker exactly as `wrangler deploy` would, into `outDir`.
+ *
+ * @example
+ * buildWorker("test/.build/worker");
+ */
+export function buildWorker(outDir: string, env = ""): void {
+  // With this process's Node (the project's 22, which wrangler needs), whatever `node` is on PATH.
+  execFileSync(process.execPath, [join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "deploy", `--env=${env}`, "--dry-run", "--outdir", outDir], {
+    cwd: ROOT,
+    // wrangler's [build] command runs `node scripts/...ts` too: the same Node first on PATH.
+    env: { ...process.env, PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter), WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+/**
+ * Start the built Worker (Durable Objects in memory unless `persistDir`).
+ *
+ * @example
+ * const worker = await startLocalWorker({ dir: "test/.build/worker", bindings: { API_KEYS: "k" } });
+ * await fetch(new URL("/healthz", worker.url));
+ */
+export async function startLocalWorker({ dir, env, bindings: overrides = {}, emptyBucket = false, persistDir, assets = true, name = "cnn-edge-local" }: LocalWorkerOptions): Promise<LocalWorker> {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"), env || undefined);
+  // Only what wrangler.toml declares plus the overrides: a developer's .dev.vars stays out.
+  const vars = Object.fromEntries(Object.entries(workerOptions.bindings ?? {}).filter(([key]) => key !== "API_KEYS" && key !== "CLASSIFY_KEYS"));
+  const bindings = Object.fromEntries(Object.entries({ ...vars, ...overrides }).filter(([, value]) => value !== undefined));
+  const mf = new Miniflare({
+    ...workerOptions,
+    ...(assets ? {} : { assets: undefined }),
+    bindings,
+    name,
+    // The bundle's modules as wrangler wrote them; listed rather than discovered, since
+    // onnxruntime-web holds dynamic imports that Miniflare's import walker cannot follow.
+    modules: bundleModules(dir),
+    modulesRoot: dir,
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
+  } as ConstructorParameters<typeof Miniflare>[0]);
+  const url = await mf.ready;
+  const bucket = await mf.getR2Bucket("MODELS");
+  for (const { key, path } of emptyBucket ? [] : discoverModels().flatMap(r2Objects)) await bucket.put(key, readFileSync(path));
+  return { url, bucket, dispose: () => mf.dispose() };
+}
