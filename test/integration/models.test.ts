@@ -31,7 +31,11 @@ describe("model routes", () => {
       engine: { host: "workerd", webgpu: { available: false, reason: "navigator.gpu is absent" }, defaultProvider: "auto" },
       // "done": ORT's runtime was started while the isolate started, before this first request
       memory: { onnxRuntimeHeapBytes: expect.any(Number), runtimeWarmUp: "done", modelBudgetBytes: 96 * 2 ** 20, residentModels: expect.any(Array) },
+      // per served model: requests announced and batches waiting; nothing is in flight between requests
+      batching: expect.any(Object),
     });
+    const { batching } = (await (await worker.fetch("/healthz")).json()) as { batching: Record<string, { announced: number; batches: number }> };
+    for (const stats of Object.values(batching)) expect(stats).toEqual({ announced: 0, batches: 0 });
   });
 
   it("GET /v1/models summarises every model discovered under models/", async () => {

@@ -94,7 +94,7 @@ interface Batch {
   state: "open" | "running" | "done" | "abandoned";
   /** When the window of its first request ends. */
   deadline: number;
-  /** When it became due with nothing ahead of it (undefined while it is not), or started running. */
+  /** When it became due with nothing ahead of it (undefined while it is not), started running, or finished. */
   dueSince?: number;
   /** Settled when the batch is done, by the request that runs it (its leader, or one that took over). */
   finished: Signal;
@@ -204,12 +204,24 @@ export class DynamicBatcher {
     return due;
   }
 
-  /** Drop the batch ahead when no request of it can run it any more, so that the model is not blocked behind it. */
+  /**
+   * Drop the batch ahead when no request of it can run it any more, so that the model is not
+   * blocked behind it; and a finished one its runner did not get to remove.
+   */
   private abandonIfStalled(batch: Batch): void {
+    if (batch.state === "done") {
+      if (now() - batch.dueSince! >= TAKEOVER_AFTER_MS) this.remove(batch);
+      return;
+    }
     if (batch.state === "open" && this.batches[0] === batch) this.isDue(batch); // dated even when none of its requests is left to look
     if (batch.dueSince === undefined || now() - batch.dueSince < ABANDON_AFTER_MS) return;
     batch.state = "abandoned";
-    this.batches.splice(this.batches.indexOf(batch), 1);
+    this.remove(batch);
+  }
+
+  private remove(batch: Batch): void {
+    const at = this.batches.indexOf(batch);
+    if (at >= 0) this.batches.splice(at, 1);
   }
 
   private forgetStaleAnnouncements(): void {
@@ -246,10 +258,17 @@ export class DynamicBatcher {
     } finally {
       if (batch.state === "running") {
         batch.state = "done";
-        const at = this.batches.indexOf(batch);
-        if (at >= 0) this.batches.splice(at, 1);
+        batch.dueSince = now();
       }
-      finished.settle();
+      // The batch leaves the queue a task later, once this request's answer is out: workerd
+      // writes responses (and reads other requests' bodies) between tasks, and a next batch
+      // started at once, in this task, would hold every answer until the queue ran dry. Should
+      // this context end first, whoever looks next removes the batch (abandonIfStalled).
+      const released = sleep(0).promise.then(() => {
+        this.remove(batch);
+        finished.settle();
+      });
+      runner.keepAlive?.(released);
     }
     return this.follow(batch, runner);
   }
