@@ -8,7 +8,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import { ROOT, discoverModels, type FileSource } from "./model-repository.ts";
+import { ACCURACY_FLOOR, ROOT, discoverModels, type FileSource, type HeldBackModel } from "./model-repository.ts";
 
 const outDir = join(ROOT, "workers", "models");
 const imports: string[] = [];
@@ -21,7 +21,8 @@ function sourceOf(file: FileSource, path: string, name: string): string {
   return `{ kind: "bundle", bytes: ${name} }`;
 }
 
-for (const model of discoverModels()) {
+const heldBack: HeldBackModel[] = [];
+for (const model of discoverModels(undefined, heldBack)) {
   const name = `${model.id.replace(/\W/g, "_")}_v${model.version}`;
   const source = sourceOf(model.source, model.artifactPath, name);
   const head = model.head ? `, head: ${sourceOf(model.head.source, model.head.path, `${name}_head`)}` : "";
@@ -30,6 +31,11 @@ for (const model of discoverModels()) {
   entries.push(`  { manifest: ${manifest} satisfies ModelManifest${config}, source: ${source}${head} },`);
   const where = model.source.kind === "bundle" ? "bundled" : `r2://${model.source.key}`;
   console.log(`catalog: ${model.id} v${model.version} (${(model.manifest.artifact.bytes / 1e6).toFixed(2)} MB, ${where})`);
+}
+
+const percent = (fraction: number) => `${(fraction * 100).toFixed(2)} %`;
+for (const { id, version, validationAccuracy } of heldBack) {
+  console.log(`catalog: ${id} v${version} left out: validation accuracy ${percent(validationAccuracy)} is below the ${percent(ACCURACY_FLOOR)} floor`);
 }
 
 writeFileSync(

@@ -19,11 +19,19 @@ export const BUNDLE_LIMIT_BYTES = 4 * 1024 * 1024;
  */
 export const HEAD_BUNDLE_LIMIT_BYTES = 512 * 1024;
 
+/**
+ * Lowest validation accuracy a served model may have: a newest version below it stays out of the
+ * catalog (its folder is kept as the record of the run) instead of answering as if it were fine.
+ * A manifest without `metrics.validationAccuracy` (a model brought without a measurement) is served.
+ */
+export const ACCURACY_FLOOR = 0.85;
+
 export type FileSource = { kind: "bundle" } | { kind: "r2"; key: string };
 
 /** models/<id>/config.json: how the model is served, whatever its version (workers/models/manifest.ts ModelConfig). */
 export interface RepositoryConfig {
   dynamicBatching?: { maxBatch?: number; windowMs?: number };
+  flipAverage?: boolean;
 }
 
 /** Bounds of config.json's dynamicBatching: a batch of at most 256 images, a window of at most 50 ms. */
@@ -33,7 +41,8 @@ function readConfig(modelDir: string): RepositoryConfig | undefined {
   const path = join(modelDir, "config.json");
   if (!existsSync(path)) return undefined;
   const config = JSON.parse(readFileSync(path, "utf8")) as RepositoryConfig;
-  for (const key of Object.keys(config)) if (key !== "dynamicBatching") throw new Error(`${path}: unknown setting '${key}'`);
+  for (const key of Object.keys(config)) if (key !== "dynamicBatching" && key !== "flipAverage") throw new Error(`${path}: unknown setting '${key}'`);
+  if ("flipAverage" in config && typeof config.flipAverage !== "boolean") throw new Error(`${path}: flipAverage must be true or false, not ${JSON.stringify(config.flipAverage)}`);
   for (const [key, value] of Object.entries(config.dynamicBatching ?? {})) {
     const bounds = BATCHING_BOUNDS[key as keyof typeof BATCHING_BOUNDS];
     if (!bounds) throw new Error(`${path}: unknown dynamicBatching setting '${key}'`);
@@ -51,7 +60,9 @@ export interface RepositoryModel {
     id: string;
     version: number;
     dataset: string;
-    input: { channels: number; height: number; width: number };
+    /** flipAverage: a first CIFAR-10 export, whose graph averages the mirror image inside. */
+    architecture: { name: string; flipAverage?: boolean };
+    input: { channels: number; height: number; width: number; mirrorable?: boolean };
     artifact: { file: string; bytes: number; sha256: string; inputName: string };
     serving: { servable: boolean; memoryBytes: number; runBatch: number };
     head?: { file: string; bytes: number; sha256: string };
@@ -81,14 +92,22 @@ function checkedFile(path: string, sha256: string, bytes: number, bundleLimit: n
   return bytes <= bundleLimit ? { kind: "bundle" } : { kind: "r2", key: relative(ROOT, path) };
 }
 
+/** A model's newest version that is not served: its accuracy is below ACCURACY_FLOOR. */
+export interface HeldBackModel {
+  id: string;
+  version: number;
+  validationAccuracy: number;
+}
+
 /**
  * The served version of every model under models/, each artifact checked against its manifest
- * (a model too large to serve may come without its artifact).
+ * (a model too large to serve may come without its artifact). Newest versions below
+ * ACCURACY_FLOOR are left out, and listed in `heldBack` when it is given.
  *
  * @example
  * for (const model of discoverModels()) console.log(model.id, model.version, model.source.kind);
  */
-export function discoverModels(modelsDir = MODELS_DIR): RepositoryModel[] {
+export function discoverModels(modelsDir = MODELS_DIR, heldBack: HeldBackModel[] = []): RepositoryModel[] {
   const models: RepositoryModel[] = [];
   const folders = readdirSync(modelsDir, { withFileTypes: true }).filter((entry) => entry.isDirectory());
   for (const id of folders.map((entry) => entry.name).sort()) {
@@ -98,6 +117,11 @@ export function discoverModels(modelsDir = MODELS_DIR): RepositoryModel[] {
     const manifest = JSON.parse(readFileSync(join(versionDir, "manifest.json"), "utf8")) as RepositoryModel["manifest"];
     if (manifest.id !== id || manifest.version !== version) {
       throw new Error(`${versionDir}/manifest.json says ${manifest.id} v${manifest.version}, its folder says ${id} v${version}`);
+    }
+    const validationAccuracy = (manifest.metrics as { validationAccuracy?: number } | undefined)?.validationAccuracy;
+    if (validationAccuracy !== undefined && validationAccuracy < ACCURACY_FLOOR) {
+      heldBack.push({ id, version, validationAccuracy });
+      continue;
     }
     const artifactPath = join(versionDir, manifest.artifact.file);
     if (!manifest.serving) throw new Error(`${versionDir}/manifest.json has no serving section: run scripts/measure-serving-memory.ts`);

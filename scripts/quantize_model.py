@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training.cifar import calibration_tensors, evaluate, validation_tensors  # noqa: E402
+from training.cifar import calibration_tensors, mirror_accuracies, validation_tensors  # noqa: E402
 from training.export import load_checkpoint, write_model_folder  # noqa: E402
 from training.quantize import CALIBRATION_IMAGES, METHODS, SCHEMES, quantize_graph, quantize_model  # noqa: E402
 
@@ -42,10 +42,11 @@ def main():
     if source["dataset"] != "CIFAR-10":
         raise SystemExit("quantize_model.py scores variants on the CIFAR-10 validation slice; other data sets are not wired up")
     x_val, y_val = validation_tensors(source["input"]["mean"], source["input"]["std"], every=20 if args.smoke else 1)
-    fp32_acc = evaluate(model, x_val, y_val)
+    fp32 = mirror_accuracies(model, x_val, y_val)
     calibration = calibration_tensors(source["input"]["mean"], source["input"]["std"], CALIBRATION_IMAGES) if args.scheme == "int8-static" else None
     state, layers = quantize_model(model, args.scheme, calibration)
-    quantized_acc = evaluate(model, x_val, y_val)
+    quantized = mirror_accuracies(model, x_val, y_val)
+    fp32_acc, quantized_acc = fp32["flipAveraged"], quantized["flipAveraged"]
 
     out = args.out or args.model_dir.parent.parent / f"{source['id']}-{args.scheme}" / args.model_dir.name
     manifest = {k: v for k, v in source.items() if k not in ("parameters", "artifact", "serving", "exportedAt")}
@@ -57,6 +58,8 @@ def main():
             "validationAccuracy": round(quantized_acc, 5),
             "fp32ValidationAccuracy": round(fp32_acc, 5),
             "deltaToFp32": round(quantized_acc - fp32_acc, 5),
+            **({"singlePassValidationAccuracy": round(quantized["singlePass"], 5),
+                "fp32SinglePassValidationAccuracy": round(fp32["singlePass"], 5)} if "singlePass" in quantized else {}),
         },
         quantization={
             "scheme": args.scheme,

@@ -4,7 +4,8 @@
     /usr/bin/python3 scripts/torch_reference.py models/lenet/1 --pixels digits.u8   # raw uint8 images
     /usr/bin/python3 scripts/torch_reference.py models/lenet/1 --random 8 --seed 1  # fixed random inputs
 
---pixels reads uint8 images [N, H, W] (grayscale models) or [N, H, W, 3] (RGB models) at the
+--flip-average answers as a request with flip_average=true: the mean over each image and its
+mirror (a graph with the average inside does that anyway). --pixels reads uint8 images [N, H, W] (grayscale models) or [N, H, W, 3] (RGB models) at the
 model's input size, and normalises them as training did. Prints
 {"inputs"?: [[...]], "embedding": [[...]], "logits": [[...]]} to stdout; random inputs are
 included so that the consumer can feed the same floats to ONNX.
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from training.architectures import FlipAveraged  # noqa: E402
 from training.datasets import normalise  # noqa: E402
 from training.export import load_checkpoint  # noqa: E402
 
@@ -29,10 +31,13 @@ def main():
     source.add_argument("--pixels", type=Path, metavar="FILE", help="raw uint8 images at the model's input size")
     source.add_argument("--random", type=int, metavar="N", help="N standard-normal inputs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flip-average", action="store_true", help="average each image's outputs with its mirror's")
     args = p.parse_args()
 
     torch.set_num_threads(1)
     model, manifest = load_checkpoint(args.model_dir)
+    if args.flip_average and not isinstance(model, FlipAveraged):
+        model = FlipAveraged(model)
     spec = manifest["input"]
     out = {}
     if args.random is not None:

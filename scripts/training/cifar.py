@@ -80,3 +80,13 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: in
     for xb, yb in zip(x.split(batch), y.split(batch)):
         correct += (model(xb)[1].argmax(1) == yb).sum().item()
     return correct / len(y)
+
+
+def mirror_accuracies(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Validation accuracy with the mirror image's outputs averaged in (what a request gets by
+    default, flip_average=true) and of the single pass (flip_average=false). A graph that averages
+    inside itself (the first exports) has only the first."""
+    from .architectures import FlipAveraged
+    if isinstance(model, FlipAveraged):
+        return {"flipAveraged": evaluate(model, x, y)}
+    return {"flipAveraged": evaluate(FlipAveraged(model), x, y), "singlePass": evaluate(model, x, y)}

@@ -15,7 +15,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from .architectures import build, parameter_count
+from .architectures import FlipAveraged, build, parameter_count
 from .datasets import REPO
 from .head import write_head
 from .quantize import load_quantized_state
@@ -69,6 +69,13 @@ def load_checkpoint(model_dir: Path) -> tuple[torch.nn.Module, dict]:
         state = load_quantized_state(state, model)
     model.load_state_dict(state)
     return model.eval(), manifest
+
+
+def served_view(model: torch.nn.Module, manifest: dict) -> torch.nn.Module:
+    """The network as a request that leaves flip_average to the model runs it: averaged with the
+    mirror image for a model trained on mirrors (workers/classify/flip-average.ts)."""
+    mirrorable = manifest["input"].get("mirrorable", False)
+    return FlipAveraged(model) if mirrorable and not isinstance(model, FlipAveraged) else model
 
 
 def write_model_folder(model: torch.nn.Module, out_dir: Path, manifest: dict, rewrite=None, state: dict | None = None) -> dict:

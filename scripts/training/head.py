@@ -45,6 +45,8 @@ def write_head(model: torch.nn.Module, model_dir: Path, seed: int = 0) -> dict:
     manifest_path = model_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     head = getattr(model, "model", model).head  # FlipAveraged wraps the network
+    from .export import served_view  # export imports this module
+    model = served_view(model, manifest)  # exemplars are embedded as a default request embeds its images
     images, labels = training_images(manifest["dataset"])
     rng = np.random.default_rng(seed)
     classes = len(manifest["labels"])

@@ -22,12 +22,11 @@ import sharp from "sharp";
 import { it } from "vitest";
 import { discoverModels, type RepositoryModel } from "../../scripts/model-repository.ts";
 import { quantile } from "../../scripts/stats.ts";
-import { cifarValidation } from "../support/cifar";
-import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { BUILD_DIR } from "../support/paths";
 import { startWorker, type RunningWorker } from "../support/worker";
 import { ENGINES, engineMsPerImage, flopsPerImage } from "./engines";
 import { loadClassify, type LoadResult, type Upload } from "./http-load";
+import { graphOnlyQuery, postImages as post, uploadsFor, workerMsPerImage } from "./worker-timing";
 import { workerdPeakBytes } from "./workerd-memory";
 
 const BATCHES = [1, 8, 32];
@@ -35,42 +34,6 @@ const CONCURRENCY = [1, 8, 32];
 const COLD_STARTS = 3;
 const WORKER_ENGINE = "ort-web in workerd";
 const NATIVE = "ort-node 1 thread";
-
-async function uploadsFor(model: RepositoryModel): Promise<Upload[]> {
-  if (model.manifest.dataset === "MNIST") {
-    const digits = mnistTest(32);
-    return Promise.all(Array.from({ length: 32 }, async (_, i) => ({ bytes: await encodeGray(digit(digits, i), 28, 28, "png"), type: "image/png" })));
-  }
-  return cifarValidation(4).map((file) => ({ bytes: file.bytes, type: "image/jpeg" }));
-}
-
-interface Timing {
-  inferenceMs: number;
-  batch: { images: number };
-}
-
-async function post(worker: RunningWorker, id: string, uploads: Upload[]): Promise<{ ms: number; timing: Timing }> {
-  const form = new FormData();
-  for (const [i, upload] of uploads.entries()) form.append("image", new Blob([upload.bytes], { type: upload.type }), `image-${i}`);
-  const start = performance.now();
-  const res = await worker.fetch(`/v1/models/${id}/classify`, { method: "POST", body: form });
-  const body = (await res.json()) as { timing: Timing };
-  if (res.status !== 200) throw new Error(`${id}: status ${res.status} ${JSON.stringify(body)}`);
-  return { ms: performance.now() - start, timing: body.timing };
-}
-
-/**
- * Milliseconds per image of the model run inside workerd at `batch`, from the Worker's own
- * timing. workerd's clock ticks in whole milliseconds, so this is a mean over many runs.
- */
-async function workerMsPerImage(worker: RunningWorker, model: RepositoryModel, uploads: Upload[], batch: number): Promise<number> {
-  const images = Array.from({ length: batch }, (_, i) => uploads[i % uploads.length]!);
-  await post(worker, model.id, images);
-  const runs = Math.max(5, Math.ceil(64 / batch));
-  let total = 0;
-  for (let i = 0; i < runs; i++) total += (await post(worker, model.id, images)).timing.inferenceMs;
-  return total / runs / batch;
-}
 
 async function healthzHeapBytes(worker: RunningWorker): Promise<number> {
   const health = (await (await worker.fetch("/healthz")).json()) as { memory: { onnxRuntimeHeapBytes: number } };
@@ -143,7 +106,7 @@ it("classify: engines, HTTP with and without dynamic batching, cold start, memor
     let seconds = 5;
     try {
       for (const batch of BATCHES) {
-        const msPerImage: Record<string, number> = { [WORKER_ENGINE]: await workerMsPerImage(unbatched, model, uploads, batch) };
+        const msPerImage: Record<string, number> = { [WORKER_ENGINE]: await workerMsPerImage(unbatched, model, uploads, batch, graphOnlyQuery(model)) };
         for (const engine of ENGINES) msPerImage[engine] = await engineMsPerImage(engine, model, batch);
         const gflops = Object.fromEntries(Object.entries(msPerImage).map(([engine, ms]) => [engine, flops[model.id]! / ms / 1e6]));
         rows.push({ model: model.id, batch, msPerImage, gflops });

@@ -59,7 +59,7 @@ describe("the playground at /", () => {
     expect(response.headers.get("content-type")).toMatch(/text\/html/);
     expect(await page.textContent("#hosts")).toMatch(/server runs models on workerd \(WebGPU not available\); this browser has a WebGPU adapter that runs on the CPU, so auto picks WASM/);
     const listed = await page.$$eval("#model option", (options) => options.map((option) => (option as HTMLOptionElement).value));
-    expect(listed).toEqual(["lenet", "resnet-edge", "resnet-edge-int8", "resnet-edge-int8-static", "resnet50-int8", "vggish-int4"]);
+    expect(listed).toEqual(["lenet", "resnet-edge", "resnet-edge-int8", "resnet-edge-int8-static"]);
   });
 
   it.each([

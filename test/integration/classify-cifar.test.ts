@@ -5,7 +5,7 @@
 import { dirname } from "node:path";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { discoverModels } from "../../scripts/model-repository.ts";
+import { discoverModels, type RepositoryModel } from "../../scripts/model-repository.ts";
 import { cifarValidation, type LabelledFile } from "../support/cifar";
 import { computesInIntegers } from "../support/onnx";
 import { argmax, maxAbsDiff, torchOnPixels } from "../support/torch";
@@ -32,16 +32,32 @@ interface Result {
   predictions: { label: string }[];
 }
 
-async function classifyAll(modelId: string): Promise<Result[]> {
+interface Answer {
+  results: Result[];
+  timing: { flipAverage: boolean; batch: { images: number } };
+}
+
+async function classifyAll(modelId: string, subset: LabelledFile[], query = ""): Promise<{ results: Result[]; flipAverage: boolean }> {
   const results: Result[] = [];
-  for (let start = 0; start < files.length; start += 32) {
+  const flips = new Set<boolean>();
+  for (let start = 0; start < subset.length; start += 32) {
     const form = new FormData();
-    for (const file of files.slice(start, start + 32)) form.append("image", new Blob([file.bytes], { type: "image/jpeg" }), file.name);
-    const res = await worker.fetch(`/v1/models/${modelId}/classify?include=logits&top_k=1`, { method: "POST", body: form });
+    for (const file of subset.slice(start, start + 32)) form.append("image", new Blob([file.bytes], { type: "image/jpeg" }), file.name);
+    const res = await worker.fetch(`/v1/models/${modelId}/classify?include=logits&top_k=1${query}`, { method: "POST", body: form });
     expect(res.status).toBe(200);
-    results.push(...((await res.json()) as { results: Result[] }).results);
+    const answer = (await res.json()) as Answer;
+    results.push(...answer.results);
+    flips.add(answer.timing.flipAverage);
   }
-  return results;
+  expect(flips.size).toBe(1);
+  return { results, flipAverage: [...flips][0]! };
+}
+
+async function pixelsOf(subset: LabelledFile[]): Promise<Uint8Array> {
+  const pixels = new Uint8Array(subset.length * 32 * 32 * 3);
+  const decoded = await Promise.all(subset.map((f) => sharp(f.bytes).removeAlpha().raw().toBuffer()));
+  decoded.forEach((rgb, i) => pixels.set(rgb, i * 3072));
+  return pixels;
 }
 
 it("the repository has a CIFAR-10 model to serve", () => {
@@ -51,29 +67,70 @@ it("the repository has a CIFAR-10 model to serve", () => {
 /** How far the served logits may be from PyTorch's: 1e-3, or 0.1 for a graph that computes in integers (measured 0.031 on these JPEGs). */
 const logitTolerance = (manifest: { quantization?: { scheme: string } }) => (computesInIntegers(manifest) ? 0.1 : 1e-3);
 
+/** Hold served answers against PyTorch's on the same decoded pixels: top-1 agreement and the largest logit difference. */
+async function expectAgreesWithTorch(model: RepositoryModel, subset: LabelledFile[], results: Result[], flipAverage: boolean) {
+  expect(results.map((r) => r.image)).toEqual(subset.map((f) => f.name));
+  const torch = torchOnPixels(dirname(model.artifactPath), await pixelsOf(subset), { flipAverage });
+  let agree = 0;
+  let correct = 0;
+  let maxDiff = 0;
+  results.forEach((result, i) => {
+    maxDiff = Math.max(maxDiff, maxAbsDiff(result.logits, torch.logits[i]!));
+    if (argmax(result.logits) === argmax(torch.logits[i]!)) agree++;
+    if (argmax(result.logits) === subset[i]!.label) correct++;
+  });
+  console.log(`${model.id}${flipAverage ? " (flip-averaged)" : " (single pass)"}: agreement ${((100 * agree) / subset.length).toFixed(2)} %, ` +
+    `accuracy ${((100 * correct) / subset.length).toFixed(2)} %, max |logit diff| ${maxDiff.toExponential(2)} (${model.source.kind})`);
+  expect(agree / subset.length).toBeGreaterThanOrEqual(0.995);
+  expect(maxDiff).toBeLessThan(logitTolerance(model.manifest));
+}
+
 describe.each(models.map((model) => [model.id, model] as const))("%s", (id, model) => {
-  it(`agrees with PyTorch on ${PER_CLASS * 10} validation JPEGs: top-1 >= 99.5 %, logits within ${logitTolerance(model.manifest)}`, async () => {
-    const results = await classifyAll(id);
-    expect(results.map((r) => r.image)).toEqual(files.map((f) => f.name));
+  it(`by default agrees with PyTorch averaging each of ${PER_CLASS * 10} validation JPEGs with its mirror: top-1 >= 99.5 %, logits within ${logitTolerance(model.manifest)}`, async () => {
+    const { results, flipAverage } = await classifyAll(id, files);
+    expect(flipAverage).toBe(true); // every CIFAR-10 model was trained on mirror images, and none sets its default off
+    await expectAgreesWithTorch(model, files, results, true);
+  }, 900_000);
 
-    const pixels = new Uint8Array(files.length * 32 * 32 * 3);
-    const decoded = await Promise.all(files.map((f) => sharp(f.bytes).removeAlpha().raw().toBuffer()));
-    decoded.forEach((rgb, i) => pixels.set(rgb, i * 3072));
-    const torch = torchOnPixels(dirname(model.artifactPath), pixels);
+  const legacy = Boolean(model.manifest.architecture.flipAverage);
+  it(legacy ? "refuses flip_average=false: its graph averages the mirror inside" : "with flip_average=false runs one pass and agrees with PyTorch's single pass", async () => {
+    const subset = files.filter((_, i) => i % 5 === 0);
+    if (legacy) {
+      const res = await worker.fetch(`/v1/models/${id}/classify?flip_average=false`, { method: "POST", body: subset[0]!.bytes, headers: { "content-type": "image/jpeg" } });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { parameter: string }).parameter).toBe("flip_average");
+      return;
+    }
+    const { results, flipAverage } = await classifyAll(id, subset, "&flip_average=false");
+    expect(flipAverage).toBe(false);
+    await expectAgreesWithTorch(model, subset, results, false);
+  }, 300_000);
+});
 
-    let agree = 0;
-    let correct = 0;
-    let maxDiff = 0;
-    results.forEach((result, i) => {
-      maxDiff = Math.max(maxDiff, maxAbsDiff(result.logits, torch.logits[i]!));
-      if (argmax(result.logits) === argmax(torch.logits[i]!)) agree++;
-      if (argmax(result.logits) === files[i]!.label) correct++;
-    });
-    console.log(`${id}: agreement ${((100 * agree) / files.length).toFixed(2)} %, accuracy ${((100 * correct) / files.length).toFixed(2)} %, ` +
-      `max |logit diff| ${maxDiff.toExponential(2)} (${model.source.kind})`);
-    expect(agree / files.length).toBeGreaterThanOrEqual(0.995);
-    expect(maxDiff).toBeLessThan(logitTolerance(model.manifest));
-  }, 900_000); // ResNet-50 takes about half a second an image on one core
+const oneCall = async (id: string, png: Uint8Array<ArrayBuffer>, flip: boolean) => {
+  const res = await worker.fetch(`/v1/models/${id}/classify?include=logits,embedding&flip_average=${flip}`, { method: "POST", body: png, headers: { "content-type": "image/png" } });
+  expect(res.status).toBe(200);
+  const answer = (await res.json()) as Answer & { results: { embedding: number[] }[] };
+  return { logits: answer.results[0]!.logits, embedding: answer.results[0]!.embedding, timing: answer.timing };
+};
+
+const mirrorable = models.filter((model) => !model.manifest.architecture.flipAverage);
+describe.each(mirrorable.map((model) => [model.id] as const))("%s flip_average=true", (id) => {
+  it("answers the mean of the image's single pass and its mirror image's, in one batch of two, the same for either", async () => {
+    const rgb = await sharp(files[7]!.bytes).removeAlpha().raw().toBuffer();
+    const png = async (mirror: boolean) => new Uint8Array(await sharp(rgb, { raw: { width: 32, height: 32, channels: 3 } }).flop(mirror).png().toBuffer());
+    const [image, mirrored] = [await png(false), await png(true)];
+    const [alone, mirrorAlone, averaged, averagedMirror] = [
+      await oneCall(id, image, false), await oneCall(id, mirrored, false), await oneCall(id, image, true), await oneCall(id, mirrored, true),
+    ];
+    expect(alone.timing).toMatchObject({ flipAverage: false, batch: { images: 1 } });
+    expect(averaged.timing).toMatchObject({ flipAverage: true, batch: { images: 2 } });
+    const mean = (a: number[], b: number[]) => a.map((v, i) => (v + b[i]!) / 2);
+    expect(maxAbsDiff(averaged.logits, mean(alone.logits, mirrorAlone.logits))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(averaged.embedding, mean(alone.embedding, mirrorAlone.embedding))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(averagedMirror.logits, averaged.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(alone.logits, mirrorAlone.logits)).toBeGreaterThan(1e-3); // the mirror is another view, not the same input
+  });
 });
 
 it("after serving every model in one isolate, the resident ones fit the model budget and ORT's heap the isolate", async () => {

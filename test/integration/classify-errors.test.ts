@@ -180,6 +180,16 @@ describe("parameters and models", () => {
     await expectProblem(await post("/classify?include=weights", png, "image/png"), 400, "invalid-parameter");
   });
 
+  it("400 for flip_average on a model not trained on mirrors (LeNet: digits), and for a value not true or false", async () => {
+    const refused = await expectProblem(await post("/classify?flip_average=true", png, "image/png"), 400, "invalid-parameter");
+    expect(refused).toMatchObject({ parameter: "flip_average", detail: "lenet was not trained on mirrored images, so their average is no better answer." });
+    const bad = await expectProblem(await post("/v1/models/resnet-edge/classify?flip_average=1", png, "image/png"), 400, "invalid-parameter");
+    expect(bad.detail).toBe("flip_average takes true or false, not '1'.");
+    const plain = await post("/classify?flip_average=false", png, "image/png");
+    expect(plain.status).toBe(200);
+    expect(((await plain.json()) as { timing: { flipAverage: boolean } }).timing.flipAverage).toBe(false);
+  });
+
   it("404 for an unknown model, listing the served ones", async () => {
     const body = await expectProblem(await post("/v1/models/alexnet/classify", png, "image/png"), 404, "unknown-model");
     expect(body.available).toEqual(discoverModels().map((m) => m.id));

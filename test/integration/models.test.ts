@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { discoverModels } from "../../scripts/model-repository.ts";
+import { ACCURACY_FLOOR, discoverModels, type HeldBackModel } from "../../scripts/model-repository.ts";
 import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { ROOT } from "../support/paths";
@@ -11,7 +11,8 @@ import { startWorker, type RunningWorker } from "../support/worker";
 
 let worker: RunningWorker;
 const manifest = JSON.parse(readFileSync(join(ROOT, "models", "lenet", "1", "manifest.json"), "utf8"));
-const repository = discoverModels();
+const heldBack: HeldBackModel[] = [];
+const repository = discoverModels(undefined, heldBack);
 
 beforeAll(async () => {
   worker = await startWorker();
@@ -53,8 +54,19 @@ describe("model routes", () => {
         servable: true,
         memoryBytes: manifest.serving.memoryBytes,
         batching: { maxBatch: 32, windowMs: 2 },
+        flipAverage: false, // digits are not mirrorable
       }),
     );
+  });
+
+  it("serves no model below the accuracy floor: those are unknown ids", async () => {
+    const { models } = (await (await worker.fetch("/v1/models")).json()) as { models: { metrics: { validationAccuracy?: number } }[] };
+    for (const { metrics } of models) expect(metrics.validationAccuracy ?? 1).toBeGreaterThanOrEqual(ACCURACY_FLOOR);
+    for (const { id } of heldBack) {
+      const res = await worker.fetch(`/v1/models/${id}/classify`, { method: "POST", headers: { "content-type": "image/jpeg" }, body: cifarValidation(1)[0]!.bytes });
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { type: string }).type).toBe("urn:cnn-edge:problem:unknown-model");
+    }
   });
 
   it("GET /v1/models/{id} returns the manifest committed beside the artifact", async () => {
@@ -74,10 +86,13 @@ describe("model routes", () => {
     expect(again.status).toBe(304);
   });
 
-  it("GET /v1/models/{id}/model.onnx refuses unknown and unservable models with a problem", async () => {
+  it("GET /v1/models/{id}/model.onnx refuses unknown models with a problem", async () => {
     const unknown = await worker.fetch("/v1/models/nope/model.onnx");
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it.skipIf(!repository.some((m) => !m.manifest.serving.servable))("GET /v1/models/{id}/model.onnx refuses unservable models with a problem", async () => {
     const unservable = repository.find((m) => !m.manifest.serving.servable)!;
     const refused = await worker.fetch(`/v1/models/${unservable.id}/model.onnx`);
     expect(refused.status).toBeGreaterThanOrEqual(400);
@@ -203,11 +218,11 @@ describe("artifacts in R2", () => {
   });
 });
 
-describe("models too large for a Worker isolate", () => {
-  const unservable = repository.filter((model) => !model.manifest.serving.servable);
-
-  it("the repository lists the fp32 VGGish and ResNet-50 as not servable, each with a servable quantised variant", () => {
-    expect(unservable.map((model) => model.id).sort()).toEqual(["resnet50", "vggish"]);
+// Listed, refused, never loaded. The repository has none while the VGGish and ResNet-50 runs,
+// whose fp32 graphs exceed an isolate, are below the accuracy floor (issue 17).
+const unservable = repository.filter((model) => !model.manifest.serving.servable);
+describe.skipIf(!unservable.length)("models too large for a Worker isolate", () => {
+  it("every model the repository lists as not servable has a servable quantised variant", () => {
     for (const model of unservable) {
       expect(model.manifest.serving.memoryBytes).toBeGreaterThan(96 * 2 ** 20);
       const variants = repository.filter((other) => (other.manifest.quantization as { from?: string } | undefined)?.from === `${model.id} v${model.version}`);

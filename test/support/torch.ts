@@ -20,11 +20,11 @@ function reference(args: string[]): TorchOutputs {
   return JSON.parse(out) as TorchOutputs;
 }
 
-/** Outputs for raw uint8 images at the model's input size. */
-export function torchOnPixels(modelDir: string, pixels: Uint8Array): TorchOutputs {
+/** Outputs for raw uint8 images at the model's input size; with `flipAverage`, each the mean with its mirror's. */
+export function torchOnPixels(modelDir: string, pixels: Uint8Array, { flipAverage = false } = {}): TorchOutputs {
   const file = join(mkdtempSync(join(tmpdir(), "cnn-edge-")), "pixels.u8");
   writeFileSync(file, pixels);
-  return reference([modelDir, "--pixels", file]);
+  return reference([modelDir, "--pixels", file, ...(flipAverage ? ["--flip-average"] : [])]);
 }
 
 /** Outputs (and the inputs) for `count` fixed standard-normal inputs. */

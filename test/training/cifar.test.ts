@@ -20,22 +20,24 @@ const smokeArch = (arch: string) => runs.get(arch) ?? runs.set(arch, smokeRun("t
 const MiB = 2 ** 20;
 
 describe.each(ARCHITECTURES)("train_cifar.py --arch %s --smoke", (arch, parameters, embeddingSize) => {
-  it("trains, reports and exports a flip-averaged model whose ONNX equals PyTorch (relative 1e-4)", async () => {
+  it("trains, reports and exports a one-pass model, mirrorable, whose ONNX equals PyTorch (relative 1e-4)", async () => {
     const run = smokeArch(arch);
     expect(run.log).toMatch(/^epoch {2}1\/1 {2}loss \d+\.\d+ {2}train +\d+\.\d+% {2}val +\d+\.\d+%/m);
-    expect(run.log).toMatch(/^final: validation accuracy \d+\.\d+% on 250 images, training \d+\.\ds on .+$/m);
+    expect(run.log).toMatch(/^final: validation accuracy \d+\.\d+% flip-averaged, \d+\.\d+% single pass, on 250 images; training \d+\.\ds on .+$/m);
     expect(run.manifest).toMatchObject({
       id: arch,
-      architecture: { name: arch, flipAverage: true },
+      architecture: { name: arch },
       dataset: "CIFAR-10",
       labels: ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
-      input: { layout: "NCHW", channels: 3, height: 32, width: 32, resize: "center-crop" },
+      input: { layout: "NCHW", channels: 3, height: 32, width: 32, resize: "center-crop", mirrorable: true },
+      metrics: { validationAccuracy: expect.any(Number), singlePassValidationAccuracy: expect.any(Number) },
       embeddingSize,
       parameters,
       artifact: { opset: 17 },
       training: { smoke: true, recipeComplete: false, device: "cpu" },
     });
     expect(run.manifest.input.mean).toHaveLength(3);
+    expect(run.manifest.architecture.flipAverage).toBeUndefined(); // the mirror pass is the Worker's, per request
     await expectOnnxMatchesTorch(run.dir, { relative: true });
   }, 600_000); // the smoke run itself: ResNet-50's took 146 s on a slower 2-core machine
 
@@ -92,12 +94,33 @@ describe.each(SCHEMES)("quantize_model.py on %s --scheme %s", (arch, scheme, lay
     expect(manifest).toMatchObject({
       id: `${arch}-${scheme}`,
       quantization: { scheme, layers, from: `${arch} v1`, fp32Bytes: source.manifest.artifact.bytes },
-      metrics: { fp32ValidationAccuracy: expect.any(Number), deltaToFp32: expect.any(Number) },
+      metrics: {
+        fp32ValidationAccuracy: expect.any(Number),
+        deltaToFp32: expect.any(Number),
+        singlePassValidationAccuracy: expect.any(Number),
+        fp32SinglePassValidationAccuracy: expect.any(Number),
+      },
       serving: { servable: true },
     });
     expect(manifest.artifact.bytes).toBeLessThan(sizeRatio * source.manifest.artifact.bytes);
     await expectOnnxMatchesTorch(out, { relative: true });
-    // Only int8-static quantises activations: every one of its convolutions (both views of the flip) runs in integers.
-    expect(qdqConvs(join(out, "model.onnx"))).toEqual({ convs: 14, fusable: scheme === "int8-static" ? 14 : 0 });
+    // Only int8-static quantises activations: every one of its convolutions runs in integers.
+    expect(qdqConvs(join(out, "model.onnx"))).toEqual({ convs: 7, fusable: scheme === "int8-static" ? 7 : 0 });
   });
+});
+
+describe("train_cifar.py checkpoints", () => {
+  it("saves each epoch, resumes from it instead of training again, and plots the curves beside the model", () => {
+    const checkpoints = mkdtempSync(join(tmpdir(), "checkpoints-"));
+    const first = smokeRun("train_cifar.py", "--arch", "resnet-edge", "--checkpoints", checkpoints);
+    expect(first.log).toMatch(/^epoch {2}1\/1 .* images\/s/m);
+    const resumed = smokeRun("train_cifar.py", "--arch", "resnet-edge", "--checkpoints", checkpoints, "--resume");
+    expect(resumed.log).toMatch(/^resuming .*checkpoint\.pt after epoch 1 /m);
+    expect(resumed.log).not.toMatch(/^epoch {2}1\/1/m);
+    expect(resumed.manifest.training.history).toEqual(first.manifest.training.history);
+    expect(resumed.manifest.metrics.validationAccuracy).toBe(first.manifest.metrics.validationAccuracy);
+    const curves = readFileSync(join(resumed.dir, "training-curves.svg"), "utf8");
+    expect(curves).toMatch(/^<svg /);
+    expect(curves).toContain("validation");
+  }, 300_000);
 });

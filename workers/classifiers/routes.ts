@@ -18,7 +18,8 @@
 import { Hono, type Context } from "hono";
 import { requireAccess } from "../auth/require-access";
 import { classify, round, runModel, type ClassifierHead } from "../classify/classify";
-import { classifyOptions, providerPreference } from "../classify/options";
+import { flipAverageFor } from "../classify/flip-average";
+import { classifyOptions, optionsFor, providerPreference } from "../classify/options";
 import { readBodyLimited, readImages } from "../classify/request";
 import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
@@ -137,7 +138,9 @@ async function finetune(c: Ctx, queryId: string | undefined) {
   const object = classifierObject(c.env, id);
   const info = await call<ClassifierInfo>(id, object.describe());
   const model = backboneOf(id, info.backbone);
-  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], providerPreference(c.req.query("provider"), c.env.EXECUTION_PROVIDER), servingContext(c));
+  // Examples are embedded as a classify request that leaves flip_average to the model embeds its images.
+  const run = { provider: providerPreference(c.req.query("provider"), c.env.EXECUTION_PROVIDER), flipAverage: flipAverageFor(model, undefined) };
+  const { outputs, timing } = await runModel(model, taught.images, ["embedding"], run, servingContext(c));
   const learned = await call<{ version: number; labels: string[]; metrics: FinetuneMetrics }>(
     id,
     object.learn({ embeddings: outputs.embedding!, labels: taught.labels }),
@@ -187,9 +190,9 @@ async function rollback(c: Ctx) {
  * latest version, or ?version=N.
  */
 export async function classifyWithClassifier(c: Ctx, id: string) {
-  const options = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
+  const requested = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
   const { model, classifier } = await resolveClassifier(c.env, id, parseVersion(c.req.query("version")));
-  return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c), classifier));
+  return c.json(await classify(model, readImages(c.req.raw), optionsFor(model, requested), servingContext(c), classifier));
 }
 
 const write = requireAccess("write");

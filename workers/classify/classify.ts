@@ -2,6 +2,7 @@
 import type { Head } from "../classifiers/head";
 import { headLogits } from "../classifiers/head";
 import { decodeImage } from "../images/decode";
+import { averageMirrors, flipAverageFor, withMirrors } from "./flip-average";
 import { toModelInput, type InputSpec } from "../images/preprocess";
 import type { ServingContext } from "../env";
 import type { ExecutionProvider, InferenceResult, ProviderPreference } from "../engine/engine";
@@ -30,8 +31,10 @@ export interface Timing {
   queueMs: number;
   /** The model run of the batch these images ran in. */
   inferenceMs: number;
-  /** The batch: its images and requests, this one's included. */
+  /** The batch: its images (mirror images included) and requests, this one's included. */
   batch: { images: number; requests: number };
+  /** Whether each image's mirror ran too and the answer is the mean of both (workers/classify/flip-average.ts). */
+  flipAverage: boolean;
   coldStart: boolean;
   /** On a cold start: fetching and checking the artifact, and ORT creating the session (or that the isolate created it as it started). */
   startup?: SessionStartup;
@@ -57,6 +60,12 @@ export interface ClassifierHead {
  */
 const decodeHint = (input: InputSpec) => ({ width: 4 * input.width, height: 4 * input.height });
 
+/** How a model run goes: on which provider, and with the mirror pass or without (flipAverageFor). */
+export interface RunOptions {
+  provider: ProviderPreference;
+  flipAverage: boolean;
+}
+
 /**
  * Decode and preprocess every image, then run the model over them, batched with concurrent
  * requests for the same model, returning the outputs asked for. Pass the images while their
@@ -65,16 +74,16 @@ const decodeHint = (input: InputSpec) => ({ width: 4 * input.width, height: 4 * 
  *
  * @throws ProviderUnavailableError when `provider` forces one this host lacks
  * @example
- * const { outputs } = await runModel(getModel("lenet"), readImages(request), ["logits"], "auto", { env, waitUntil: (p) => ctx.waitUntil(p) });
+ * const { outputs } = await runModel(getModel("lenet"), readImages(request), ["logits"], { provider: "auto", flipAverage: false }, { env, waitUntil: (p) => ctx.waitUntil(p) });
  */
 export async function runModel(
   model: ServedModel,
   images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
-  provider: ProviderPreference,
+  options: RunOptions,
   serving: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
-  const run = runAnnounced(model, images, names, provider, serving);
+  const run = runAnnounced(model, images, names, options, serving);
   serving.waitUntil(run.catch(() => undefined));
   return run;
 }
@@ -83,7 +92,7 @@ async function runAnnounced(
   model: ServedModel,
   images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
-  provider: ProviderPreference,
+  { provider, flipAverage }: RunOptions,
   { env, waitUntil }: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
   const { manifest } = model;
@@ -110,7 +119,11 @@ async function runAnnounced(
     throw error;
   }
 
-  const { outputs, sizes, batch } = await slot.submit(input, count, names);
+  // The graph of a first CIFAR-10 export averages the mirror itself (flipAverageFor): nothing to add.
+  const mirrored = flipAverage && !manifest.architecture.flipAverage;
+  const run = mirrored ? withMirrors(input, count, manifest.input) : input;
+  const { outputs, sizes, batch } = await slot.submit(run, mirrored ? 2 * count : count, names);
+  if (mirrored) for (const name of names) outputs[name] = averageMirrors(outputs[name]!, count, sizes[name]!);
   return {
     outputs,
     sizes,
@@ -120,6 +133,7 @@ async function runAnnounced(
       queueMs: round(batch.queueMs),
       inferenceMs: round(batch.inferenceMs),
       batch: { images: batch.images, requests: batch.requests },
+      flipAverage,
       coldStart,
       ...(coldStart ? { startup: startupTiming(resident) } : {}),
     },
@@ -142,7 +156,8 @@ export async function classify(
   const { manifest } = model;
   const names = new Set<OutputName>([classifier ? "embedding" : "logits", ...options.include]);
   if (classifier) names.delete("logits");
-  const { outputs, sizes, timing } = await runModel(model, images, [...names], options.provider, serving);
+  const run = { provider: options.provider, flipAverage: flipAverageFor(model, options.flipAverage) };
+  const { outputs, sizes, timing } = await runModel(model, images, [...names], run, serving);
   const uploaded = await images;
   if (classifier) {
     outputs.logits = headLogits(classifier.head, outputs.embedding!);

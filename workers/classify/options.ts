@@ -1,7 +1,8 @@
 /** The query parameters of a classify request. */
 import { PROVIDER_PREFERENCES, parseProviderPreference, type ProviderPreference } from "../engine/engine";
-import type { OutputName } from "../models/manifest";
+import type { OutputName, ServedModel } from "../models/manifest";
 import { InvalidParameterError } from "../problems/problems";
+import { flipAverageFor } from "./flip-average";
 
 export interface ClassifyOptions {
   topK: number;
@@ -9,13 +10,15 @@ export interface ClassifyOptions {
   include: OutputName[];
   /** Which execution provider runs the model. */
   provider: ProviderPreference;
+  /** Average in the mirror image's outputs (workers/classify/flip-average.ts); the model's default when undefined. */
+  flipAverage?: boolean;
 }
 
 const INCLUDABLE: readonly OutputName[] = ["logits", "embedding"];
 
 /**
- * Parse ?top_k=, ?include= (a comma list of logits, embedding) and ?provider= (auto, webgpu,
- * wasm; the deployment's EXECUTION_PROVIDER when absent).
+ * Parse ?top_k=, ?include= (a comma list of logits, embedding), ?provider= (auto, webgpu,
+ * wasm; the deployment's EXECUTION_PROVIDER when absent) and ?flip_average= (true, false).
  *
  * @example
  * classifyOptions({ top_k: "3", include: "logits" }); // { topK: 3, include: ["logits"], provider: "auto" }
@@ -34,7 +37,30 @@ export function classifyOptions(query: Record<string, string | undefined>, deplo
       throw new InvalidParameterError("include", `include takes ${INCLUDABLE.join(", ")}, not '${name}'.`);
     }
   }
-  return { topK: k, include: include as OutputName[], provider: providerPreference(query.provider, deploymentProvider) };
+  const flipAverage = query.flip_average === undefined ? undefined : booleanParameter("flip_average", query.flip_average);
+  return {
+    topK: k,
+    include: include as OutputName[],
+    provider: providerPreference(query.provider, deploymentProvider),
+    ...(flipAverage === undefined ? {} : { flipAverage }),
+  };
+}
+
+/**
+ * A request's options for this model, its choices the model cannot honour refused: call it before
+ * the body is read.
+ *
+ * @throws InvalidParameterError when flip_average asks for what the model cannot do
+ * @example
+ * optionsFor(getModel("lenet"), classifyOptions({})); // { ..., flipAverage: false }
+ */
+export function optionsFor(model: ServedModel, options: ClassifyOptions): ClassifyOptions & { flipAverage: boolean } {
+  return { ...options, flipAverage: flipAverageFor(model, options.flipAverage) };
+}
+
+function booleanParameter(name: string, value: string): boolean {
+  if (value !== "true" && value !== "false") throw new InvalidParameterError(name, `${name} takes true or false, not '${value}'.`);
+  return value === "true";
 }
 
 /**

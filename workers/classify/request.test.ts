@@ -89,4 +89,14 @@ describe("classifyOptions", () => {
   it("refuses an unknown provider in a request", () => {
     expect(() => classifyOptions({ provider: "cuda" })).toThrow(/provider takes auto, webgpu, wasm/);
   });
+
+  it("parses flip_average, leaving the choice to the model when absent", () => {
+    expect(classifyOptions({ flip_average: "true" }).flipAverage).toBe(true);
+    expect(classifyOptions({ flip_average: "false" }).flipAverage).toBe(false);
+    expect("flipAverage" in classifyOptions({})).toBe(false);
+  });
+
+  it.each(["1", "yes", "", "TRUE"])("refuses flip_average=%s", (value) => {
+    expect(() => classifyOptions({ flip_average: value })).toThrow(`flip_average takes true or false, not '${value}'.`);
+  });
 });

@@ -8,12 +8,12 @@ import { servingContext, type AppEnv } from "../env";
 import { classifyWithClassifier } from "../classifiers/routes";
 import { getServableModel } from "../models/catalog";
 import { classify } from "./classify";
-import { classifyOptions } from "./options";
+import { classifyOptions, optionsFor } from "./options";
 import { readImages } from "./request";
 
 async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Response> {
   const model = getServableModel(modelId);
-  const options = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
+  const options = optionsFor(model, classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER));
   return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c)));
 }
 

@@ -10,7 +10,8 @@ export interface ModelManifest {
   dataset: string;
   task: "image-classification";
   labels: string[];
-  input: InputSpec & { layout: "NCHW"; colorSpace: "grayscale" | "rgb"; polarity?: string };
+  /** `mirrorable`: trained on horizontally mirrored images too, so a mirror pass can be averaged in (workers/classify/flip-average.ts). */
+  input: InputSpec & { layout: "NCHW"; colorSpace: "grayscale" | "rgb"; polarity?: string; mirrorable?: boolean };
   embeddingSize: number;
   parameters: number;
   metrics: Record<string, string | number>;
@@ -59,6 +60,8 @@ export type ArtifactSource = { kind: "bundle"; bytes: ArrayBuffer } | { kind: "r
  */
 export interface ModelConfig {
   dynamicBatching?: Partial<BatchingPolicy>;
+  /** Whether a request that does not say runs the mirror pass too (mirrorable models; default true). */
+  flipAverage?: boolean;
 }
 
 /** A model the Worker serves: its manifest, its config and where its artifact and its head are. */

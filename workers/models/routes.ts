@@ -1,5 +1,6 @@
 /**
- * GET /v1/models (a summary of each, with the batching it is served with), GET /v1/models/{id}
+ * GET /v1/models (a summary of each, with the batching it is served with and whether a request
+ * averages in the mirror image by default), GET /v1/models/{id}
  * (its manifest) and GET /v1/models/{id}/model.onnx (its artifact, for clients that run the
  * model themselves, such as the playground page on WebGPU).
  */
@@ -7,6 +8,7 @@ import { Hono } from "hono";
 import { requireAccess } from "../auth/require-access";
 import type { AppEnv } from "../env";
 import { batchingPolicy } from "../inference/dynamic-batcher";
+import { flipAverageFor } from "../classify/flip-average";
 import { artifactBody } from "./artifacts";
 import { getModel, getServableModel, listModels } from "./catalog";
 
@@ -14,19 +16,23 @@ export const modelRoutes = new Hono<AppEnv>()
   .get("/v1/models", (c) =>
     c.json({
       default: c.env.DEFAULT_MODEL,
-      models: listModels().map(({ manifest, config }) => ({
-        id: manifest.id,
-        version: manifest.version,
-        name: manifest.name,
-        dataset: manifest.dataset,
-        labels: manifest.labels.length,
-        input: { channels: manifest.input.channels, height: manifest.input.height, width: manifest.input.width },
-        metrics: manifest.metrics,
-        bytes: manifest.artifact.bytes,
-        servable: manifest.serving.servable,
-        memoryBytes: manifest.serving.memoryBytes,
-        batching: batchingPolicy(config?.dynamicBatching, c.env.DYNAMIC_BATCHING),
-      })),
+      models: listModels().map((model) => {
+        const { manifest, config } = model;
+        return {
+          id: manifest.id,
+          version: manifest.version,
+          name: manifest.name,
+          dataset: manifest.dataset,
+          labels: manifest.labels.length,
+          input: { channels: manifest.input.channels, height: manifest.input.height, width: manifest.input.width },
+          metrics: manifest.metrics,
+          bytes: manifest.artifact.bytes,
+          servable: manifest.serving.servable,
+          memoryBytes: manifest.serving.memoryBytes,
+          batching: batchingPolicy(config?.dynamicBatching, c.env.DYNAMIC_BATCHING),
+          flipAverage: flipAverageFor(model, undefined),
+        };
+      }),
     }),
   )
   .get("/v1/models/:id", (c) => c.json(getModel(c.req.param("id")).manifest))

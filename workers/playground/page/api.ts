@@ -11,6 +11,8 @@ export interface ModelSummary {
   dataset: string;
   servable: boolean;
   input: { channels: number; height: number; width: number };
+  /** Whether a request that does not say averages in the mirror image (workers/classify/flip-average.ts). */
+  flipAverage: boolean;
 }
 
 export interface ClassifierInfo {
@@ -74,10 +76,11 @@ export class Api {
     return bytes;
   }
 
-  /** Classify with a model, or with a classifier when `classifier` is given; logits included. */
-  classify(image: Blob, target: { model: string } | { classifier: string }): Promise<ClassifyResponse & { results: { logits: number[] }[] }> {
+  /** Classify with a model, or with a classifier when `classifier` is given; logits included; flip_average as given, else the model's default. */
+  classify(image: Blob, target: { model: string } | { classifier: string }, flipAverage?: boolean): Promise<ClassifyResponse & { results: { logits: number[] }[] }> {
     const path = "model" in target ? `/v1/models/${encodeURIComponent(target.model)}/classify` : `/v1/classifiers/${encodeURIComponent(target.classifier)}/classify`;
-    return this.call(`${path}?top_k=5&include=logits`, { method: "POST", headers: { "content-type": image.type || "application/octet-stream" }, body: image });
+    const flip = flipAverage === undefined ? "" : `&flip_average=${flipAverage}`;
+    return this.call(`${path}?top_k=5&include=logits${flip}`, { method: "POST", headers: { "content-type": image.type || "application/octet-stream" }, body: image });
   }
 
   /** The classifier, or undefined when there is none by that id. */

@@ -5,6 +5,7 @@
  */
 import { browserEngine } from "../../engine/browser";
 import type { EngineSession, InferenceEngine, ProviderPreference } from "../../engine/engine";
+import { averageMirrors, withMirrors } from "../../classify/flip-average";
 import { toModelInput } from "../../images/preprocess";
 import { topK, type Prediction } from "../../inference/topk";
 import type { ModelManifest } from "../../models/manifest";
@@ -55,12 +56,13 @@ function manifestOf(id: string): Promise<ModelManifest> {
 
 /**
  * Run a served model on an image in this browser, on the provider asked for ("auto": WebGPU
- * when it has an adapter and runs the model, else WASM).
+ * when it has an adapter and runs the model, else WASM), with the image's mirror averaged in
+ * when `flipAverage` (as the server does for flip_average=true).
  *
  * @example
  * const { provider, logits } = await classifyInBrowser("lenet", "webgpu", file);
  */
-export async function classifyInBrowser(id: string, preference: ProviderPreference, image: Blob): Promise<BrowserResult> {
+export async function classifyInBrowser(id: string, preference: ProviderPreference, image: Blob, flipAverage = false): Promise<BrowserResult> {
   const manifest = await manifestOf(id);
   const key = `${id}@${manifest.version}:${preference}`;
   let loadMs: number | undefined;
@@ -75,10 +77,11 @@ export async function classifyInBrowser(id: string, preference: ProviderPreferen
   }
   const loaded = await session;
   const input = toModelInput(await decodeInBrowser(image), manifest.input);
+  const mirrored = flipAverage && !manifest.architecture.flipAverage; // a first CIFAR-10 export averages inside its graph
   const started = performance.now();
-  const { outputs } = await loaded.run(input, 1, ["logits"]);
+  const { outputs } = await loaded.run(mirrored ? withMirrors(input, 1, manifest.input) : input, mirrored ? 2 : 1, ["logits"]);
   const inferenceMs = performance.now() - started;
-  const logits = Array.from(outputs.logits!);
+  const logits = Array.from(mirrored ? averageMirrors(outputs.logits!, 1, manifest.labels.length) : outputs.logits!);
   return { provider: loaded.provider, logits, predictions: topK(logits, manifest.labels, 5), inferenceMs, ...(loadMs !== undefined ? { loadMs } : {}) };
 }
 
@@ -185,14 +188,16 @@ async function classifyBoth(): Promise<void> {
   const id = modelSelect.value;
   const current = image;
   say(`Classifying with ${id} on the server and in this browser…`);
-  const server = api.classify(current, { model: id }).then((response) => {
+  // Both sides run the model's default: one pass, or the image and its mirror averaged.
+  const flipAverage = models.find((model) => model.id === id)?.flipAverage ?? false;
+  const server = api.classify(current, { model: id }, flipAverage).then((response) => {
     const { timing, results } = response;
     const result = results[0]!;
     showPredictions("server-result", `Server · ${timing.provider}`, result.predictions,
       `inference ${ms(timing.inferenceMs)}, decode ${ms(timing.decodeMs)}${timing.coldStart ? " (cold start)" : ""}`, result.logits);
     return result.logits;
   });
-  const browser = classifyInBrowser(id, providerSelect.value as ProviderPreference, current).then((result) => {
+  const browser = classifyInBrowser(id, providerSelect.value as ProviderPreference, current, flipAverage).then((result) => {
     showPredictions("browser-result", `This browser · ${result.provider}`, result.predictions,
       `inference ${ms(result.inferenceMs)}${result.loadMs !== undefined ? `, model loaded in ${ms(result.loadMs)}` : ""}`, result.logits);
     return result.logits;
