@@ -15,7 +15,7 @@ export interface ModelManifest {
   embeddingSize: number;
   parameters: number;
   metrics: Record<string, string | number>;
-  training: Record<string, string | number | boolean>;
+  training: Record<string, unknown>;
   artifact: {
     file: string;
     format: "onnx";
