@@ -5,6 +5,8 @@
  * them. The test suite and `npm run soak` start it; `buildWorker` makes the bundle.
  */
 import { execFileSync } from "node:child_process";
+import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
 import { readFileSync, readdirSync } from "node:fs";
 import { delimiter, dirname, extname, join } from "node:path";
 import { Miniflare } from "miniflare";
@@ -15,8 +17,13 @@ export interface LocalWorker {
   url: URL;
   /** The Worker's MODELS bucket. */
   bucket: Awaited<ReturnType<Miniflare["getR2Bucket"]>>;
+  /** The Worker's request log lines (workers/observability/access-log.ts), parsed, oldest first: the last LOG_LINES_KEPT. */
+  requestLog(): Record<string, unknown>[];
   dispose(): Promise<void>;
 }
+
+/** How many request log lines a LocalWorker keeps: enough for a test's requests, bounded under a soak. */
+export const LOG_LINES_KEPT = 5_000;
 
 export interface LocalWorkerOptions {
   /** The bundle's folder (buildWorker's `outDir`). */
@@ -59,6 +66,17 @@ export function buildWorker(outDir: string, env = ""): void {
   });
 }
 
+/** A request log line of the Worker's, parsed; undefined for any other output. */
+export function requestLogEntry(line: string): Record<string, unknown> | undefined {
+  const start = line.indexOf('{"message":"request"');
+  if (start < 0) return undefined;
+  try {
+    return JSON.parse(line.slice(start)) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Start the built Worker (Durable Objects in memory unless `persistDir`).
  *
@@ -68,6 +86,7 @@ export function buildWorker(outDir: string, env = ""): void {
  */
 export async function startLocalWorker({ dir, env, bindings: overrides = {}, emptyBucket = false, persistDir, assets = true, name = "cnn-edge-local" }: LocalWorkerOptions): Promise<LocalWorker> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"), env || undefined);
+  const requestLog: Record<string, unknown>[] = [];
   // Only what wrangler.toml declares plus the overrides: a developer's .dev.vars stays out.
   const vars = Object.fromEntries(Object.entries(workerOptions.bindings ?? {}).filter(([key]) => key !== "API_KEYS" && key !== "CLASSIFY_KEYS"));
   const bindings = Object.fromEntries(Object.entries({ ...vars, ...overrides }).filter(([, value]) => value !== undefined));
@@ -84,9 +103,19 @@ export async function startLocalWorker({ dir, env, bindings: overrides = {}, emp
     port: 0,
     cf: false,
     ...(persistDir ? { durableObjectsPersist: persistDir } : {}),
+    // The Worker's one line per request is kept for the tests to read, not printed; the rest passes through.
+    handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
+      createInterface({ input: stdout }).on("line", (line) => {
+        const entry = requestLogEntry(line);
+        if (!entry) return void process.stdout.write(`${line}\n`);
+        requestLog.push(entry);
+        if (requestLog.length > LOG_LINES_KEPT) requestLog.splice(0, requestLog.length - LOG_LINES_KEPT);
+      });
+      stderr.pipe(process.stderr);
+    },
   } as ConstructorParameters<typeof Miniflare>[0]);
   const url = await mf.ready;
   const bucket = await mf.getR2Bucket("MODELS");
   for (const { key, path } of emptyBucket ? [] : discoverModels().flatMap(r2Objects)) await bucket.put(key, readFileSync(path));
-  return { url, bucket, dispose: () => mf.dispose() };
+  return { url, bucket, requestLog: () => [...requestLog], dispose: () => mf.dispose() };
 }

@@ -82,7 +82,7 @@ if (args.url) {
   key = `soak-${Math.random().toString(36).slice(2)}`;
   // Durable Objects on disk: the classifiers' versions (which fine-tuning adds by design) live in
   // SQLite files, not in the memory the soak watches.
-  local = await startPlainWorkerd({ dir, stateDir: mkdtempSync(join(tmpdir(), "cnn-edge-soak-")), secrets: { API_KEYS: key } });
+  local = await startPlainWorkerd({ dir, stateDir: mkdtempSync(join(tmpdir(), "cnn-edge-soak-")), secrets: { API_KEYS: key }, requestLog: "drop" });
   base = local.url;
 }
 const pid = local?.pid;

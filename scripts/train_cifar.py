@@ -8,13 +8,20 @@
 
 Measured on the validation slice (the last 500 training images of each class; the maintainers
 measure the CIFAR-10 test split, which is not read here):
-    resnet-edge v2  this recipe, 18 epochs, bf16 (timed 4.4 s/step vs fp32 7.8 s), AMD EPYC (Zen 5),
-                    2 threads: 90.56 % flip-averaged, 89.46 % one pass; 3,370 s of training
-                    (about 3 min an epoch). The 94 % target is missed: training accuracy reached
-                    98.7 % while validation stalled near 90.5 % from epoch 17, so the net overfits
-                    under this recipe; airbench94's numbers do not carry over to this architecture
-                    as is (its net has dirac-initialised convs instead of residual ones, no head
-                    bias, and its 94 % counts translation test-time augmentation too).
+    resnet-edge v3  this recipe: airbench94's plain net (identity-initialised convs, no shortcut)
+                    and hyperparameters, 20 epochs, bf16 (timed 2.9 s/step vs fp32 5.5 s), Intel
+                    Xeon with AMX and avx512_bf16, 2 threads: 90.94 % flip-averaged, 90.18 % one
+                    pass; 2,621 s of training (about 2 min an epoch). Whitened from the first 5,000
+                    training images (which are class-ordered: airplanes and cars); runs since use
+                    a random 5,000 (their patch covariances differ little: eigenvalues within 35 %).
+    resnet-edge v2  the same recipe with a shortcut around each group's second conv, 18 epochs,
+                    AMD EPYC (Zen 5): 90.56 % flip-averaged, 89.46 % one pass; 3,370 s.
+                    The 94 % target is missed by both: training accuracy reaches 99 % while
+                    validation levels off near 91 %, with airbench94's recipe at twice its epochs
+                    (94.0 % in 9.9 epochs on the original CIFAR-10, with translation test-time
+                    augmentation too). Suspected, not measured: these training images are JPEGs at
+                    quality 75 with 4:2:0 chroma subsampling (colour at 16x16), and 45,000 of the
+                    50,000 are trained on.
     v1 runs of the previous recipe (SGD 0.9, warm-up then linear decay): resnet-edge 12 epochs
     88.92 % (2,606 s), vggish 4 epochs 79.90 %, resnet50 1 epoch on 10,000 images 20.04 %; the
     last two are below the 85 % floor and not served.
@@ -55,9 +62,9 @@ from training.export import write_model_folder  # noqa: E402
 RECIPES = {
     # bias_lr: the norm biases' learning rate as a multiple of lr; schedule: the learning rate's
     # multiplier at the start, the fraction of steps where it peaks at 1, and at the end (linear between).
-    "resnet-edge": dict(epochs=18, batch=1024, lr=1.5, momentum=0.85, wd=1.33e-3, bias_lr=64.0, schedule=(0.2, 0.23, 0.07), translate=2, cutout=0, lookahead=True, logit_scale=1 / 9, frozen_bn_scale=True, bn_momentum=0.4),
-    "vggish":      dict(epochs=40, batch=256, lr=0.1, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.0, 0.2, 0.0), translate=4, cutout=8, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1),
-    "resnet50":    dict(epochs=40, batch=256, lr=0.1, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.0, 0.2, 0.0), translate=4, cutout=8, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1),
+    "resnet-edge": dict(epochs=20, batch=1024, lr=1.5, momentum=0.85, wd=1.33e-3, bias_lr=64.0, schedule=(0.2, 0.23, 0.07), translate=2, cutout=0, lookahead=True, logit_scale=1 / 9, frozen_bn_scale=True, bn_momentum=0.4, options=dict(residual=False)),
+    "vggish":      dict(epochs=24, batch=512, lr=0.2, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.1, 0.25, 0.0), translate=4, cutout=8, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1, options=dict(batch_norm=True)),
+    "resnet50":    dict(epochs=40, batch=256, lr=0.1, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.0, 0.2, 0.0), translate=4, cutout=8, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1, options={}),
 }
 LABEL_SMOOTHING = 0.2
 LOOKAHEAD = dict(start_epoch=3, every=5, decay=0.95, power=3.0)  # EMA decay 0.95^5 ramped by (step/total)^3
@@ -71,7 +78,7 @@ NAMES = {
     "resnet50": "ResNet-50, bottleneck, 32x32 stem (CIFAR-10)",
 }
 SUMMARIES = {
-    "resnet-edge": "whiten 2x2 (frozen) -> [conv3x3 64, pool, +res conv] -> [conv 256, pool, +res] -> [conv 256, pool, +res] -> global max-pool -> FC 10",
+    "resnet-edge": "whiten 2x2 (frozen) -> [conv3x3 64, pool, conv 64] -> [conv 256, pool, conv 256] -> [conv 256, pool, conv 256] (identity-initialised, BN + GELU after each) -> global max-pool -> FC 10",
     "vggish": "conv3x3 64x2 -> pool -> 128x2 -> pool -> 256x3 -> pool (BN after each conv) -> FC 4096 -> FC 4096 (dropout 0.5) -> FC 10",
     "resnet50": "conv3x3 64 -> bottleneck stages 3/4/6/3 (64-512, x4 expansion) -> global avg-pool -> FC 10",
 }
@@ -213,11 +220,13 @@ def main():
     x_train, y_train = to_tensor(train_images, mean, std).to(device), torch.from_numpy(train_labels).to(device)
     x_val, y_val = to_tensor(val_images, mean, std).to(device), torch.from_numpy(val_labels).to(device)
 
-    options = {"batch_norm": True} if args.arch == "vggish" else {}
+    options = recipe["options"]  # architecture options, recorded in the manifest to rebuild the net
     net = build(args.arch, channels=3, classes=len(LABELS), **options)
     whiten = net.features[0] if hasattr(net, "init_whitening") else None
     if whiten is not None:
-        net.init_whitening(x_train[:5000].cpu())
+        # A random 5,000 (the training part is ordered by class: its first 5,000 are airplanes and cars).
+        sample = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(args.seed))[:5000]
+        net.init_whitening(x_train[sample.to(x_train.device)].cpu())
     for module in net.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.momentum = recipe["bn_momentum"]

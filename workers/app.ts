@@ -15,9 +15,12 @@ import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
 import { batchingStats, currentEngine, residentModels, runtimeWarmUp } from "./inference/onnx-session";
 import { modelIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
+import { observeRequests } from "./observability/access-log";
+import { requestIdFor } from "./observability/request-id";
 import { MethodNotAllowedError, NotFoundError, problemResponse, renderProblem } from "./problems/problems";
 
 const app = new Hono<AppEnv>();
+app.use(observeRequests());
 
 app.get("/healthz", async (c) =>
   c.json({
@@ -81,7 +84,7 @@ export async function handleRequest(request: Request, env: Env, ctx: ExecutionCo
   try {
     return await app.fetch(request, env, ctx);
   } catch (err) {
-    return renderProblem(err, request.url);
+    return renderProblem(err, request.url, requestIdFor(request.headers));
   }
 }
 

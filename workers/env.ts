@@ -1,4 +1,5 @@
 import type { ClassifierObject } from "./classifiers/classifier-object";
+import type { Served } from "./observability/access-log";
 
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {
@@ -20,7 +21,14 @@ export interface Env {
   CLASSIFY_KEYS?: string;
 }
 
-export type AppEnv = { Bindings: Env };
+/** Per-request values: the request id (workers/observability), what a route served, the problem it answered. */
+export interface RequestVariables {
+  requestId: string;
+  served?: Served;
+  problem?: string;
+}
+
+export type AppEnv = { Bindings: Env; Variables: RequestVariables };
 
 /**
  * What running a model needs from its request: the bindings, and waitUntil, which keeps the

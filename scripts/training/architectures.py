@@ -114,32 +114,45 @@ class ResNet50(nn.Module):
         return embedding, self.head(embedding)
 
 
-class ResidualGroup(nn.Module):
-    """conv -> BN -> GELU -> 2x2 max-pool, then a residual conv -> BN -> GELU on the pooled map."""
+def identity_init(conv: nn.Conv2d) -> None:
+    """Start a 3x3 conv as the identity on its first input channels (airbench's dirac init): a
+    deep plain stack then begins as a shallow one and trains at a high learning rate at once."""
+    with torch.no_grad():
+        channels = min(conv.in_channels, conv.out_channels)
+        nn.init.dirac_(conv.weight[:channels])
 
-    def __init__(self, c_in: int, c_out: int):
+
+class ConvGroup(nn.Module):
+    """conv -> BN -> GELU -> 2x2 max-pool, then a second conv -> BN -> GELU on the pooled map,
+    added to its input where `residual` (resnet-edge v1 and v2) or in its place (v3: airbench94's
+    plain stack, where the identity-initialised conv starts as the shortcut would)."""
+
+    def __init__(self, c_in: int, c_out: int, residual: bool = True):
         super().__init__()
         self.down = nn.Sequential(*conv_bn(c_in, c_out, act=nn.GELU), nn.MaxPool2d(2))
-        self.residual = nn.Sequential(*conv_bn(c_out, c_out, act=nn.GELU))
+        self.residual = nn.Sequential(*conv_bn(c_out, c_out, act=nn.GELU))  # the name v1/v2's state dicts use
+        self.adds_input = residual
+        identity_init(self.down[0])
+        identity_init(self.residual[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.down(x)
-        return x + self.residual(x)
+        return x + self.residual(x) if self.adds_input else self.residual(x)
 
 
 class ResNetEdge(nn.Module):
     """The edge model: the layout of the fastest public CIFAR-10 speed-runs (a frozen 2x2
-    patch-whitening conv, then three conv groups 64-256-256, global max-pool), with a residual
-    conv in each group. 2.0 M parameters: 90.6 % (flip-averaged; 89.5 % one pass) after 18
-    CPU epochs of train_cifar.py's recipe."""
+    patch-whitening conv, then three conv groups 64-256-256, global max-pool), 2.0 M parameters.
+    v1 and v2 add a shortcut around each group's second conv; v3 (`residual=False`) is
+    airbench94's plain stack with identity-initialised convs."""
 
     embedding_size = 256
 
-    def __init__(self, channels: int = 3, classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256)):
+    def __init__(self, channels: int = 3, classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256), residual: bool = True):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(channels, 24, 2), nn.GELU(),
-            ResidualGroup(24, widths[0]), ResidualGroup(widths[0], widths[1]), ResidualGroup(widths[1], widths[2]),
+            ConvGroup(24, widths[0], residual), ConvGroup(widths[0], widths[1], residual), ConvGroup(widths[1], widths[2], residual),
             nn.AdaptiveMaxPool2d(1), nn.Flatten())
         self.head = nn.Linear(widths[2], classes)
 

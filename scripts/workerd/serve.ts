@@ -1,9 +1,11 @@
 /**
  * The built Worker (wrangler's deploy bundle) in plain `workerd serve`: no Miniflare, no dev proxy,
  * no file watcher, no static assets (on Cloudflare they are served before the Worker). Its
- * Durable Objects are SQLite files in `stateDir`, its MODELS bucket a read-only stand-in over the
- * repository's models/ folder (r2-folder.js), its vars wrangler.toml's. What `npm run soak`
- * measures by default: only this Worker and workerd are in the process it watches.
+ * Durable Objects are SQLite files in `durableObjectsDir` (default `stateDir`; wrangler dev's
+ * .wrangler/state/v3/do holds the same files, under the same namespace keys), its MODELS bucket a
+ * read-only stand-in over the repository's models/ folder (r2-folder.js), whose keys are the
+ * paths `npm start` uploads to local R2; its vars wrangler.toml's. What `npm run serve` runs and
+ * `npm run soak` measures by default: only this Worker and workerd are in the process it watches.
  */
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -23,7 +25,8 @@ const MODULE_TYPES: Record<string, string> = { ".js": "esModule", ".wasm": "wasm
 
 const text = (value: string) => JSON.stringify(value); // a capnp text literal
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {
@@ -41,7 +44,7 @@ async function freePort(): Promise<number> {
  * @example
  * writeFileSync(".state/worker.capnp", workerdConfig(readdirSync(bundle), 8787, ".state", { API_KEYS: "k" }));
  */
-export function workerdConfig(files: string[], port: number, stateDir: string, secrets: Record<string, string>): string {
+export function workerdConfig(files: string[], port: number, durableObjectsDir: string, secrets: Record<string, string>): string {
   const config = unstable_readConfig({ config: join(ROOT, "wrangler.toml") });
   const modules = files
     .filter((file) => extname(file) in MODULE_TYPES)
@@ -54,7 +57,7 @@ const config :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
     (name = "models", disk = (path = ${text(ROOT)}, writable = false)),
-    (name = "state", disk = (path = ${text(stateDir)}, writable = true)),
+    (name = "state", disk = (path = ${text(durableObjectsDir)}, writable = true)),
   ],
   sockets = [(name = "http", address = ${text(`127.0.0.1:${port}`)}, http = (), service = "main")],
   extensions = [(modules = [(name = "cnn-edge:r2-folder", internal = true, esModule = embed "bundle/r2-folder.js")])],
@@ -66,19 +69,28 @@ const worker :Workerd.Worker = (
   bindings = [
     ${[...vars, `(name = "MODELS", wrapped = (moduleName = "cnn-edge:r2-folder", innerBindings = [(name = "files", service = "models")]))`, ...objects.map((b: { name: string; class_name: string }) => `(name = ${text(b.name)}, durableObjectNamespace = ${text(b.class_name)})`)].join(",\n    ")}
   ],
-  durableObjectNamespaces = [${objects.map((b: { class_name: string }) => `(className = ${text(b.class_name)}, uniqueKey = ${text(`cnn-edge-${b.class_name}`)}, enableSql = true)`).join(", ")}],
+  durableObjectNamespaces = [${objects.map((b: { class_name: string }) => `(className = ${text(b.class_name)}, uniqueKey = ${text(`${config.name}-${b.class_name}`)}, enableSql = true)`).join(", ")}],
   durableObjectStorage = (localDisk = "state"),
 );
 `;
 }
 
 /**
- * Start the bundle in `dir` in plain workerd; resolves once it answers /healthz.
+ * Start the bundle in `dir` in plain workerd (its copy and configuration go to `stateDir`); resolves
+ * once it answers /healthz.
  *
  * @example
  * const worker = await startPlainWorkerd({ dir: "test/.build/soak-worker", stateDir: "/tmp/state", secrets: { API_KEYS: "k" } });
  */
-export async function startPlainWorkerd({ dir, stateDir, secrets = {}, port }: { dir: string; stateDir: string; secrets?: Record<string, string>; port?: number }): Promise<PlainWorkerd> {
+export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = stateDir, secrets = {}, port, requestLog = "print" }: {
+  dir: string;
+  stateDir: string;
+  durableObjectsDir?: string;
+  secrets?: Record<string, string>;
+  port?: number;
+  /** The Worker's log lines (one per request, on stdout): printed, or dropped under a load that would flood the terminal. */
+  requestLog?: "print" | "drop";
+}): Promise<PlainWorkerd> {
   const listen = port ?? (await freePort());
   const bundle = join(stateDir, "bundle");
   mkdirSync(bundle, { recursive: true });
@@ -86,13 +98,25 @@ export async function startPlainWorkerd({ dir, stateDir, secrets = {}, port }: {
   for (const file of files) copyFileSync(join(dir, file), join(bundle, file));
   copyFileSync(join(import.meta.dirname, "r2-folder.js"), join(bundle, "r2-folder.js"));
   const configPath = join(stateDir, "worker.capnp");
-  writeFileSync(configPath, workerdConfig(files, listen, stateDir, secrets));
+  mkdirSync(durableObjectsDir, { recursive: true });
+  writeFileSync(configPath, workerdConfig(files, listen, durableObjectsDir, secrets));
+  return spawnWorkerd(configPath, listen, requestLog === "print" ? "inherit" : "ignore", "/healthz");
+}
+
+/**
+ * Run `workerd serve` on a capnp configuration that listens on 127.0.0.1:`port`; resolves once
+ * GET `readyPath` answers 2xx.
+ *
+ * @example
+ * const hello = await spawnWorkerd("/tmp/hello/hello.capnp", 8790, "ignore", "/");
+ */
+export async function spawnWorkerd(configPath: string, port: number, stdout: "inherit" | "ignore", readyPath: string): Promise<PlainWorkerd> {
   const binary = (createRequire(import.meta.url)("workerd") as { default: string }).default; // the platform binary's path
-  const child = spawn(binary, ["serve", configPath, "--experimental"], { stdio: ["ignore", "inherit", "inherit"] });
-  const url = new URL(`http://127.0.0.1:${listen}/`);
+  const child = spawn(binary, ["serve", configPath, "--experimental"], { stdio: ["ignore", stdout, "inherit"] });
+  const url = new URL(`http://127.0.0.1:${port}/`);
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
   for (let tries = 0; ; tries++) {
-    const ready = await fetch(new URL("/healthz", url)).then((r) => r.ok, () => false);
+    const ready = await fetch(new URL(readyPath, url)).then((r) => r.ok, () => false);
     if (ready) break;
     if (child.exitCode !== null || tries > 300) throw new Error(`workerd did not start (exit code ${child.exitCode})`);
     await new Promise((r) => setTimeout(r, 100));

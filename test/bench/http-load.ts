@@ -26,11 +26,12 @@ export interface LoadResult {
  * @example
  * const { imagesPerSecond, p99Ms } = await loadClassify(worker.url, "lenet", uploads, 32, 5);
  */
-export async function loadClassify(url: URL, modelId: string, uploads: Upload[], connections: number, seconds: number): Promise<LoadResult> {
+export async function loadClassify(url: URL, modelId: string, uploads: Upload[], connections: number, seconds: number, query = ""): Promise<LoadResult> {
   let batchSum = 0;
   let answered = 0;
+  const route = new URL(`/v1/models/${modelId}/classify${query ? `?${query}` : ""}`, url);
   const result = await autocannon({
-    url: new URL(`/v1/models/${modelId}/classify`, url).toString(),
+    url: route.toString(),
     connections,
     duration: seconds,
     timeout: 60,
@@ -48,7 +49,7 @@ export async function loadClassify(url: URL, modelId: string, uploads: Upload[],
   // Requests autocannon abandoned at the end still run in the Worker: wait for them, so that
   // the next measurement starts on an idle isolate.
   const drain = uploads[0]!;
-  await fetch(new URL(`/v1/models/${modelId}/classify`, url), { method: "POST", body: drain.bytes, headers: { "content-type": drain.type } }).then((res) => res.arrayBuffer());
+  await fetch(route, { method: "POST", body: drain.bytes, headers: { "content-type": drain.type } }).then((res) => res.arrayBuffer());
   const errors = result.errors + result.timeouts + result.non2xx;
   return {
     connections,

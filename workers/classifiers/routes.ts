@@ -24,6 +24,7 @@ import { readBodyLimited, readImages } from "../classify/request";
 import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
 import { findModel, getServableModel } from "../models/catalog";
+import { recordServed } from "../observability/access-log";
 import type { ServedModel } from "../models/manifest";
 import {
   BackboneChangedError,
@@ -145,12 +146,14 @@ async function finetune(c: Ctx, queryId: string | undefined) {
     id,
     object.learn({ embeddings: outputs.embedding!, labels: taught.labels }),
   );
-  return c.json({
+  const answer = {
     classifier: { id, version: learned.version },
     labels: learned.labels,
     metrics: learned.metrics,
     timing: { ...timing, embedMs: round(timing.decodeMs + timing.inferenceMs), updateMs: learned.metrics.updateMs, totalMs: round(performance.now() - started) },
-  });
+  };
+  recordServed(c, { model: { id: model.manifest.id, version: model.manifest.version }, classifier: answer.classifier, timing: answer.timing });
+  return c.json(answer);
 }
 
 async function describeClassifier(c: Ctx) {
@@ -192,7 +195,9 @@ async function rollback(c: Ctx) {
 export async function classifyWithClassifier(c: Ctx, id: string) {
   const requested = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
   const { model, classifier } = await resolveClassifier(c.env, id, parseVersion(c.req.query("version")));
-  return c.json(await classify(model, readImages(c.req.raw), optionsFor(model, requested), servingContext(c), classifier));
+  const answer = await classify(model, readImages(c.req.raw), optionsFor(model, requested), servingContext(c), classifier);
+  recordServed(c, answer);
+  return c.json(answer);
 }
 
 const write = requireAccess("write");

@@ -7,6 +7,7 @@ import { requireAccess } from "../auth/require-access";
 import { servingContext, type AppEnv } from "../env";
 import { classifyWithClassifier } from "../classifiers/routes";
 import { getServableModel } from "../models/catalog";
+import { recordServed } from "../observability/access-log";
 import { classify } from "./classify";
 import { classifyOptions, optionsFor } from "./options";
 import { readImages } from "./request";
@@ -14,7 +15,9 @@ import { readImages } from "./request";
 async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Response> {
   const model = getServableModel(modelId);
   const options = optionsFor(model, classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER));
-  return c.json(await classify(model, readImages(c.req.raw), options, servingContext(c)));
+  const answer = await classify(model, readImages(c.req.raw), options, servingContext(c));
+  recordServed(c, answer);
+  return c.json(answer);
 }
 
 const access = requireAccess("classify");

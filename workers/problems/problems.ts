@@ -2,7 +2,12 @@
  * RFC 9457 problem details. Every client error the API can produce is a named subclass of
  * `ProblemError`, so a route throws and the app's error handler renders one consistent body.
  */
-import type { Context } from "hono";
+/** What rendering a problem needs of a Hono context: the URL and request id, and where to note the problem type. */
+interface RequestWithId {
+  req: { url: string };
+  get(key: "requestId"): string | undefined;
+  set(key: "problem", value: string): void;
+}
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
@@ -213,13 +218,16 @@ export class AuthNotConfiguredError extends ProblemError {
 
 /**
  * Render any thrown value as problem+json: a `ProblemError` keeps its status; anything else is
- * an internal error whose details stay in the log, not in the response.
+ * an internal error whose details stay in the log, not in the response. The body carries the
+ * request's id (workers/observability) as `requestId`, to quote when reporting it.
  *
  * @example
  * app.onError((err, c) => problemResponse(err, c));
  */
-export function problemResponse(err: unknown, c: Context): Response {
-  return renderProblem(err, c.req.url);
+export function problemResponse(err: unknown, c: RequestWithId): Response {
+  const response = renderProblem(err, c.req.url, c.get("requestId"));
+  c.set("problem", err instanceof ProblemError ? err.slug : "internal-error");
+  return response;
 }
 
 /**
@@ -227,16 +235,17 @@ export function problemResponse(err: unknown, c: Context): Response {
  * nothing else caught still answers problem+json, not the runtime's plain text.
  *
  * @example
- * try { return await app.fetch(request, env, ctx); } catch (err) { return renderProblem(err, request.url); }
+ * try { return await app.fetch(request, env, ctx); } catch (err) { return renderProblem(err, request.url, requestIdFor(request.headers)); }
  */
-export function renderProblem(err: unknown, url: string): Response {
+export function renderProblem(err: unknown, url: string, requestId?: string): Response {
   const problem =
     err instanceof ProblemError
       ? err
       : new ProblemError(500, "internal-error", "Internal server error", "The server failed to handle this request.");
-  if (!(err instanceof ProblemError)) console.error("unhandled error", err);
-  const headers: Record<string, string> = { ...problem.headers, "content-type": PROBLEM_CONTENT_TYPE };
-  return new Response(JSON.stringify(problem.toBody(new URL(url).pathname)), { status: problem.status, headers });
+  if (!(err instanceof ProblemError)) console.error(JSON.stringify({ message: "unhandled error", requestId, error: String((err as Error)?.stack ?? err) }));
+  const headers: Record<string, string> = { ...problem.headers, "content-type": PROBLEM_CONTENT_TYPE, ...(requestId ? { "x-request-id": requestId } : {}) };
+  const body = { ...problem.toBody(new URL(url).pathname), ...(requestId ? { requestId } : {}) };
+  return new Response(JSON.stringify(body), { status: problem.status, headers });
 }
 
 export class UnknownClassifierError extends ProblemError {

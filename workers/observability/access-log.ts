@@ -1,0 +1,91 @@
+/**
+ * One structured JSON log line per request (Workers Logs indexes its fields; wrangler.toml turns
+ * them on with [observability]), the `x-request-id` on every answer and `Server-Timing` on the
+ * answers that ran a model. Routes tell it what they served with `recordServed`.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { routePath } from "hono/route";
+import type { AppEnv } from "../env";
+import { REQUEST_ID_HEADER, requestIdFor } from "./request-id";
+import { serverTiming, type TimingFigures } from "./server-timing";
+
+/** What a route that ran a model served: the log line's model fields and the Server-Timing figures. */
+export interface Served {
+  model: { id: string; version: number };
+  classifier?: { id: string; version: number };
+  timing: TimingFigures & { batch?: { images: number; requests: number }; flipAverage?: boolean; coldStart?: boolean };
+}
+
+export interface AccessLogLine {
+  message: "request";
+  requestId: string;
+  method: string;
+  /** The route's pattern (`/v1/models/:id/classify`), or null where none matched. */
+  route: string | null;
+  path: string;
+  status: number;
+  durationMs: number;
+  /** The problem type's slug, for an answer that is a problem. */
+  problem?: string;
+  model?: Served["model"];
+  classifier?: Served["classifier"];
+  timing?: TimingFigures;
+  batch?: { images: number; requests: number };
+  coldStart?: boolean;
+}
+
+/**
+ * Note what a route served, for its log line and Server-Timing header.
+ *
+ * @example
+ * recordServed(c, { model: body.model, timing: body.timing });
+ */
+export function recordServed(c: Context<AppEnv>, served: Served): void {
+  c.set("served", served);
+}
+
+/**
+ * The log line of a finished request.
+ *
+ * @example
+ * console.log(JSON.stringify(accessLogLine({ requestId: "r1", method: "GET", route: "/healthz", path: "/healthz", status: 200, durationMs: 0.4 })));
+ */
+export function accessLogLine(base: Omit<AccessLogLine, "message">, served?: Served): AccessLogLine {
+  if (!served) return { message: "request", ...base };
+  const { batch, coldStart, flipAverage: _flip, ...timing } = served.timing;
+  const figures = Object.fromEntries(Object.entries(timing).filter(([, v]) => typeof v === "number")) as TimingFigures;
+  return { message: "request", ...base, model: served.model, ...(served.classifier ? { classifier: served.classifier } : {}), timing: figures, ...(batch ? { batch } : {}), ...(coldStart !== undefined ? { coldStart } : {}) };
+}
+
+/**
+ * The middleware: sets the request id first (problem bodies and handlers read it with
+ * `c.get("requestId")`), then stamps the answer and writes the log line.
+ *
+ * @example
+ * app.use(observeRequests());
+ */
+export function observeRequests(log: (line: string) => void = console.log): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    const requestId = requestIdFor(c.req.raw.headers);
+    c.set("requestId", requestId);
+    await next();
+    c.header(REQUEST_ID_HEADER, requestId);
+    const served = c.get("served");
+    if (served) {
+      const header = serverTiming(served.timing);
+      if (header) c.header("server-timing", header);
+    }
+    const route = routePath(c, -1);
+    const problem = c.get("problem");
+    log(JSON.stringify(accessLogLine({
+      requestId,
+      method: c.req.method,
+      route: route && route !== "*" && route !== "/*" ? route : null,
+      path: new URL(c.req.url).pathname,
+      status: c.res.status,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(problem ? { problem } : {}),
+    }, served)));
+  };
+}
