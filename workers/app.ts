@@ -16,6 +16,9 @@ import { batchingStats, currentEngine, residentModels, runtimeWarmUp } from "./i
 import { modelIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
 import { observeRequests } from "./observability/access-log";
+import { PROMETHEUS_CONTENT_TYPE } from "./observability/prometheus";
+import { renderMetrics } from "./observability/service-metrics";
+import { requireAccess } from "./auth/require-access";
 import { requestIdFor } from "./observability/request-id";
 import { MethodNotAllowedError, NotFoundError, problemResponse, renderProblem } from "./problems/problems";
 
@@ -42,6 +45,9 @@ app.get("/healthz", async (c) =>
     batching: batchingStats(),
   }),
 );
+// This isolate's counters and histograms (workers/observability/service-metrics.ts), behind the
+// same rule as classify: a key where CLASSIFY_ACCESS is "key" (production).
+app.get("/metrics", requireAccess("classify"), (c) => c.body(renderMetrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
 app.route("/", classifyRoutes);
 app.route("/", modelRoutes);
 app.route("/", classifierRoutes);
@@ -53,6 +59,7 @@ const ROUTE_METHODS: [RegExp, string[]][] = [
   [/^\/v1\/models(\/[^/]+)?$/, ["GET"]],
   [/^\/v1\/models\/[^/]+\/model\.onnx$/, ["GET"]],
   [/^\/healthz$/, ["GET"]],
+  [/^\/metrics$/, ["GET"]],
   [/^\/finetune$/, ["POST"]],
   [/^\/v1\/classifiers$/, ["POST"]],
   [/^\/v1\/classifiers\/[^/]+$/, ["GET", "DELETE"]],

@@ -1,5 +1,5 @@
 import type { ClassifierObject } from "./classifiers/classifier-object";
-import type { Served } from "./observability/access-log";
+import type { ClassifierChange, Served } from "./observability/access-log";
 
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {
@@ -19,13 +19,16 @@ export interface Env {
   API_KEYS?: string;
   /** Secret (optional): classify-only API keys, comma-separated. */
   CLASSIFY_KEYS?: string;
+  /** Workers Analytics Engine dataset of one data point per request (deployed environments only; workers/observability/analytics-events.ts). */
+  REQUEST_EVENTS?: AnalyticsEngineDataset;
 }
 
-/** Per-request values: the request id (workers/observability), what a route served, the problem it answered. */
+/** Per-request values: the request id (workers/observability), what a route served, the problem it answered, the classifier version it created. */
 export interface RequestVariables {
   requestId: string;
   served?: Served;
   problem?: string;
+  classifierChange?: ClassifierChange;
 }
 
 export type AppEnv = { Bindings: Env; Variables: RequestVariables };

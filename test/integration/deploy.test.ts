@@ -56,6 +56,11 @@ it("the built production Worker, in workerd, classifies with a key and refuses w
   expect(body.results[0]!.predictions[0]!.label).toBe("7");
   const finetune = await worker.fetch("/finetune?classifier=x", { method: "POST", headers: { authorization: `Bearer ${TEST_CLASSIFY_KEY}` }, body: new FormData() });
   expect(finetune.status).toBe(403);
+  // /metrics follows the classify rule, and counted the classification (its Analytics Engine write did not fail it).
+  expect((await fetch(new URL("/metrics", worker.url))).status).toBe(401);
+  const metrics = await worker.fetch("/metrics", { headers: { authorization: `Bearer ${TEST_CLASSIFY_KEY}` } });
+  expect(metrics.status).toBe(200);
+  expect(await metrics.text()).toContain('cnn_edge_requests_total{route="/classify",model="lenet",status_class="2xx"} 1');
 });
 
 it("every environment declares the same bindings and required secrets (wrangler does not inherit them)", () => {
@@ -69,6 +74,10 @@ it("every environment declares the same bindings and required secrets (wrangler 
     };
   };
   for (const env of ["staging", "production"]) expect(shape(env), env).toEqual(shape());
+  // Analytics Engine is bound in the deployed environments only (local runs read /metrics).
+  const analytics = (env?: string) => unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env }).analytics_engine_datasets.map((d: { binding: string }) => d.binding);
+  expect(analytics()).toEqual([]);
+  for (const env of ["staging", "production"]) expect(analytics(env), env).toEqual(["REQUEST_EVENTS"]);
 });
 
 it("refuses to deploy without naming an environment", () => {

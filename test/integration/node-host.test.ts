@@ -11,6 +11,7 @@ import { discoverModels } from "../../scripts/model-repository.ts";
 import { cifarValidation } from "../support/cifar";
 import { startNodeHost, type RunningNodeHost } from "../support/node-host";
 import { ROOT } from "../support/paths";
+import { parsePrometheus, sampleValue } from "../support/prometheus";
 import { TEST_API_KEY, startWorker, type RunningWorker } from "../support/worker";
 
 let host: RunningNodeHost;
@@ -76,6 +77,13 @@ describe("the Node host", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("etag")).toBe(`"${resnetEdge.manifest.artifact.sha256}"`);
     expect(createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex")).toBe(resnetEdge.manifest.artifact.sha256);
+  });
+
+  it("serves /metrics, counting what it answered", async () => {
+    const families = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+    // The two classifications above, one per model.
+    for (const model of ["lenet", "resnet-edge"]) expect(sampleValue(families, "cnn_edge_requests_total", { route: "/v1/models/:id/classify", model, status_class: "2xx" }), model).toBe(1);
+    expect(sampleValue(families, "cnn_edge_problems_total", { type: "not-on-this-host", status: "501" })).toBe(1);
   });
 
   it("serves the playground page", async () => {

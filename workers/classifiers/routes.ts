@@ -24,7 +24,7 @@ import { readBodyLimited, readImages } from "../classify/request";
 import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
 import { findModel, getServableModel } from "../models/catalog";
-import { recordServed } from "../observability/access-log";
+import { recordClassifierChange, recordServed } from "../observability/access-log";
 import type { ServedModel } from "../models/manifest";
 import {
   BackboneChangedError,
@@ -126,6 +126,7 @@ async function createClassifier(c: Ctx) {
     spec = { ...spec, head, exemplars: { embeddings: exemplars, labels: exemplarLabels } };
   }
   const info = await call<ClassifierInfo>(id, classifierObject(c.env, id).create(spec));
+  recordClassifierChange(c, { kind: "create" });
   return c.json(info, 201, { location: `/v1/classifiers/${id}` });
 }
 
@@ -153,6 +154,7 @@ async function finetune(c: Ctx, queryId: string | undefined) {
     timing: { ...timing, embedMs: round(timing.decodeMs + timing.inferenceMs), updateMs: learned.metrics.updateMs, totalMs: round(performance.now() - started) },
   };
   recordServed(c, { model: { id: model.manifest.id, version: model.manifest.version }, classifier: answer.classifier, timing: answer.timing });
+  recordClassifierChange(c, { kind: "finetune", examples: taught.labels.length });
   return c.json(answer);
 }
 
@@ -185,6 +187,7 @@ async function rollback(c: Ctx) {
   const body = await readJsonBody<{ version?: unknown }>(c, 4096, '{"version": N}');
   const version = parseVersion(typeof body.version === "number" ? String(body.version) : typeof body.version === "string" ? body.version : "");
   const made = await call<VersionInfo>(id, classifierObject(c.env, id).rollback(version!));
+  recordClassifierChange(c, { kind: "rollback" });
   return c.json({ classifier: { id, version: made.version }, rolledBackTo: version, labels: made.labels, examples: made.examples }, 201);
 }
 

@@ -6,14 +6,22 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env";
+import { writeAnalyticsEvent } from "./analytics-events";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id";
 import { serverTiming, type TimingFigures } from "./server-timing";
+import { recordRequestMetrics } from "./service-metrics";
 
 /** What a route that ran a model served: the log line's model fields and the Server-Timing figures. */
 export interface Served {
   model: { id: string; version: number };
   classifier?: { id: string; version: number };
   timing: TimingFigures & { batch?: { images: number; requests: number }; flipAverage?: boolean; coldStart?: boolean };
+}
+
+/** A classifier version a route created: how, and (fine-tuning) from how many examples. */
+export interface ClassifierChange {
+  kind: "create" | "finetune" | "rollback";
+  examples?: number;
 }
 
 export interface AccessLogLine {
@@ -32,6 +40,7 @@ export interface AccessLogLine {
   timing?: TimingFigures;
   batch?: { images: number; requests: number };
   coldStart?: boolean;
+  classifierChange?: ClassifierChange;
 }
 
 /**
@@ -42,6 +51,16 @@ export interface AccessLogLine {
  */
 export function recordServed(c: Context<AppEnv>, served: Served): void {
   c.set("served", served);
+}
+
+/**
+ * Note that a route created a classifier version, for the log line and the metrics.
+ *
+ * @example
+ * recordClassifierChange(c, { kind: "finetune", examples: taught.labels.length });
+ */
+export function recordClassifierChange(c: Context<AppEnv>, change: ClassifierChange): void {
+  c.set("classifierChange", change);
 }
 
 /**
@@ -59,7 +78,8 @@ export function accessLogLine(base: Omit<AccessLogLine, "message">, served?: Ser
 
 /**
  * The middleware: sets the request id first (problem bodies and handlers read it with
- * `c.get("requestId")`), then stamps the answer and writes the log line.
+ * `c.get("requestId")`), then stamps the answer, writes the log line and counts the request in
+ * this isolate's metrics and, where bound, Analytics Engine.
  *
  * @example
  * app.use(observeRequests());
@@ -78,7 +98,8 @@ export function observeRequests(log: (line: string) => void = console.log): Midd
     }
     const route = routePath(c, -1);
     const problem = c.get("problem");
-    log(JSON.stringify(accessLogLine({
+    const classifierChange = c.get("classifierChange");
+    const line = accessLogLine({
       requestId,
       method: c.req.method,
       route: route && route !== "*" && route !== "/*" ? route : null,
@@ -86,6 +107,10 @@ export function observeRequests(log: (line: string) => void = console.log): Midd
       status: c.res.status,
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       ...(problem ? { problem } : {}),
-    }, served)));
+      ...(classifierChange ? { classifierChange } : {}),
+    }, served);
+    log(JSON.stringify(line));
+    recordRequestMetrics(line);
+    writeAnalyticsEvent(c.env.REQUEST_EVENTS, line);
   };
 }
