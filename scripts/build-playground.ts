@@ -4,6 +4,7 @@
  *   index.html, playground.js   the page and its script (engine, preprocessing, UI), bundled by esbuild
  *   ort/runtime.json, ort/*.part*  onnxruntime-web's WebGPU+WASM runtime, in parts under
  *                                  Workers Static Assets' 25 MiB per-file limit (the page joins them)
+ *   docs/                          the API reference at /docs: Swagger UI (swagger-ui-dist) over /openapi.json
  * Run by wrangler's [build] command, so `npm start`, `wrangler deploy` and the tests build it.
  *
  *   node scripts/build-playground.ts
@@ -11,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { build } from "esbuild";
 import { ROOT } from "./model-repository.ts";
 
@@ -23,6 +24,7 @@ const source = join(ROOT, "workers", "playground");
 const out = join(source, "dist");
 rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "ort"), { recursive: true });
+mkdirSync(join(out, "docs"), { recursive: true });
 
 copyFileSync(join(source, "index.html"), join(out, "index.html"));
 await build({
@@ -36,6 +38,11 @@ await build({
   sourcemap: "linked",
   logLevel: "warning",
 });
+
+const swaggerUi = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+for (const file of ["swagger-ui-bundle.js", "swagger-ui.css"]) copyFileSync(join(swaggerUi, file), join(out, "docs", file));
+copyFileSync(join(source, "docs.html"), join(out, "docs", "index.html"));
+copyFileSync(join(source, "docs-reference.js"), join(out, "docs", "reference.js"));
 
 const runtime = readFileSync(createRequire(import.meta.url).resolve(`onnxruntime-web/${RUNTIME}`));
 const count = Math.ceil(runtime.length / MAX_PART_BYTES);

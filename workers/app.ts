@@ -16,6 +16,7 @@ import { batchingStats, currentEngine, residentModels, runtimeWarmUp } from "./i
 import { modelIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
 import { observeRequests } from "./observability/access-log";
+import { openApiDocument } from "./openapi/document";
 import { PROMETHEUS_CONTENT_TYPE } from "./observability/prometheus";
 import { renderMetrics } from "./observability/service-metrics";
 import { requireAccess } from "./auth/require-access";
@@ -48,6 +49,9 @@ app.get("/healthz", async (c) =>
 // This isolate's counters and histograms (workers/observability/service-metrics.ts), behind the
 // same rule as classify: a key where CLASSIFY_ACCESS is "key" (production).
 app.get("/metrics", requireAccess("classify"), (c) => c.body(renderMetrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
+// The API's description, generated from the schemas the routes validate with; /docs (a static
+// asset, workers/playground/docs.html) renders it.
+app.get("/openapi.json", (c) => c.json(openApiDocument()));
 app.route("/", classifyRoutes);
 app.route("/", modelRoutes);
 app.route("/", classifierRoutes);
@@ -60,6 +64,7 @@ const ROUTE_METHODS: [RegExp, string[]][] = [
   [/^\/v1\/models\/[^/]+\/model\.onnx$/, ["GET"]],
   [/^\/healthz$/, ["GET"]],
   [/^\/metrics$/, ["GET"]],
+  [/^\/openapi\.json$/, ["GET"]],
   [/^\/finetune$/, ["POST"]],
   [/^\/v1\/classifiers$/, ["POST"]],
   [/^\/v1\/classifiers\/[^/]+$/, ["GET", "DELETE"]],

@@ -82,7 +82,7 @@ const worker :Workerd.Worker = (
  * @example
  * const worker = await startPlainWorkerd({ dir: "test/.build/soak-worker", stateDir: "/tmp/state", secrets: { API_KEYS: "k" } });
  */
-export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = stateDir, secrets = {}, port, requestLog = "print" }: {
+export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = stateDir, secrets = {}, port, requestLog = "print", inspectorPort }: {
   dir: string;
   stateDir: string;
   durableObjectsDir?: string;
@@ -90,6 +90,8 @@ export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = sta
   port?: number;
   /** The Worker's log lines (one per request, on stdout): printed, or dropped under a load that would flood the terminal. */
   requestLog?: "print" | "drop";
+  /** Open V8's inspector (Chrome DevTools protocol) on 127.0.0.1:`inspectorPort`, for CPU profiles. */
+  inspectorPort?: number;
 }): Promise<PlainWorkerd> {
   const listen = port ?? (await freePort());
   const bundle = join(stateDir, "bundle");
@@ -100,7 +102,8 @@ export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = sta
   const configPath = join(stateDir, "worker.capnp");
   mkdirSync(durableObjectsDir, { recursive: true });
   writeFileSync(configPath, workerdConfig(files, listen, durableObjectsDir, secrets));
-  return spawnWorkerd(configPath, listen, requestLog === "print" ? "inherit" : "ignore", "/healthz");
+  const inspector = inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${inspectorPort}`];
+  return spawnWorkerd(configPath, listen, requestLog === "print" ? "inherit" : "ignore", "/healthz", inspector);
 }
 
 /**
@@ -110,9 +113,9 @@ export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = sta
  * @example
  * const hello = await spawnWorkerd("/tmp/hello/hello.capnp", 8790, "ignore", "/");
  */
-export async function spawnWorkerd(configPath: string, port: number, stdout: "inherit" | "ignore", readyPath: string): Promise<PlainWorkerd> {
+export async function spawnWorkerd(configPath: string, port: number, stdout: "inherit" | "ignore", readyPath: string, extraArgs: string[] = []): Promise<PlainWorkerd> {
   const binary = (createRequire(import.meta.url)("workerd") as { default: string }).default; // the platform binary's path
-  const child = spawn(binary, ["serve", configPath, "--experimental"], { stdio: ["ignore", stdout, "inherit"] });
+  const child = spawn(binary, ["serve", configPath, "--experimental", ...extraArgs], { stdio: ["ignore", stdout, "inherit"] });
   const url = new URL(`http://127.0.0.1:${port}/`);
   const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
   for (let tries = 0; ; tries++) {

@@ -12,6 +12,10 @@
  *    peak RSS over each model's runs and ORT's WASM heap (GET /healthz).
  * 4. Decoding: a 12-megapixel JPEG photo through /classify, time and workerd's peak RSS.
  *
+ * Every figure is one pass of the graph per image (flip_average=false for the CIFAR-10 models),
+ * so HTTP images/s and the raw rate count the same work. BENCH_MODELS (comma-separated ids)
+ * limits the run to some models.
+ *
  * Prints markdown tables and writes test/.build/bench-classify.{json,md}. The load generator
  * and workerd share this machine's cores: ratios carry over between machines, absolute
  * figures less so.
@@ -80,7 +84,8 @@ const fixed = (v: number, digits = 2) => v.toFixed(digits);
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 it("classify: engines, HTTP with and without dynamic batching, cold start, memory, decoding", async () => {
-  const models = discoverModels().filter((m) => m.manifest.serving.servable);
+  const only = process.env.BENCH_MODELS?.split(",");
+  const models = discoverModels().filter((m) => m.manifest.serving.servable && (!only || only.includes(m.id)));
   const flops = flopsPerImage(models);
   const engines: EngineRow[] = [];
   const http: HttpRow[] = [];
@@ -116,7 +121,7 @@ it("classify: engines, HTTP with and without dynamic batching, cold start, memor
       engines.push(...rows);
       const rawRate = 1000 / rows.at(-1)!.msPerImage[WORKER_ENGINE]!;
       for (const connections of [1, 32]) {
-        const result = await loadClassify(unbatched.url, model.id, uploads, connections, seconds);
+        const result = await loadClassify(unbatched.url, model.id, uploads, connections, seconds, graphOnlyQuery(model));
         http.push({ model: model.id, batching: "off", ...result, ofRawRate: result.imagesPerSecond / rawRate });
       }
     } finally {
@@ -126,9 +131,9 @@ it("classify: engines, HTTP with and without dynamic batching, cold start, memor
     const batched = await startWorker();
     try {
       const rawRate = 1000 / rows.at(-1)!.msPerImage[WORKER_ENGINE]!;
-      await loadClassify(batched.url, model.id, uploads, 4, 1); // warm
+      await loadClassify(batched.url, model.id, uploads, 4, 1, graphOnlyQuery(model)); // warm
       for (const connections of CONCURRENCY) {
-        const result = await loadClassify(batched.url, model.id, uploads, connections, seconds);
+        const result = await loadClassify(batched.url, model.id, uploads, connections, seconds, graphOnlyQuery(model));
         http.push({ model: model.id, batching: "on", ...result, ofRawRate: result.imagesPerSecond / rawRate });
       }
       perModel.push({ model: model.id, coldStartMs: quantile(cold, 0.5), workerdPeakBytes: workerdPeakBytes(), ortHeapBytes: await healthzHeapBytes(batched) });

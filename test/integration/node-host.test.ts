@@ -86,9 +86,15 @@ describe("the Node host", () => {
     expect(sampleValue(families, "cnn_edge_problems_total", { type: "not-on-this-host", status: "501" })).toBe(1);
   });
 
-  it("serves the playground page", async () => {
+  it("serves the playground page, the OpenAPI document and its reference page", async () => {
     const page = await fetch(`${url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/cnn-edge playground/);
+    const document = (await (await fetch(`${url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(document.openapi).toBe("3.1.0");
+    expect(document.paths["/v1/models/{id}/classify"]).toBeDefined();
+    const docs = await fetch(`${url}/docs/`);
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain("/docs/swagger-ui-bundle.js");
   });
 });

@@ -26,6 +26,7 @@ import { loadFile } from "../models/artifacts";
 import { findModel, getServableModel } from "../models/catalog";
 import { recordClassifierChange, recordServed } from "../observability/access-log";
 import type { ServedModel } from "../models/manifest";
+import { CreateClassifierBody, RollbackBody, VersionQuery, parseRequest } from "../openapi/schemas";
 import {
   BackboneChangedError,
   ClassifierExistsError,
@@ -38,7 +39,6 @@ import type { ClassifierInfo, FinetuneMetrics, HeadVersion, VersionInfo } from "
 import { call, classifierObject } from "./client";
 import { readLabelledImages } from "./examples-request";
 import { parseHeadFile, type Head } from "./head";
-import { CLASSIFIER_ID } from "./limits";
 
 type Ctx = Context<AppEnv>;
 
@@ -49,9 +49,8 @@ type Ctx = Context<AppEnv>;
  * parseVersion("3"); // 3
  */
 export function parseVersion(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidParameterError("version", `version must be a positive integer, not '${value}'.`);
-  return Number(value);
+  const { version } = parseRequest(VersionQuery, { version: value });
+  return version === undefined ? undefined : Number(version);
 }
 
 /** A served model's own classifier, described as a user classifier would be. */
@@ -95,27 +94,26 @@ export async function resolveClassifier(env: AppEnv["Bindings"], id: string, ver
   return { model: backboneOf(id, found.backbone), classifier: { id, version: found.version, head: found.head } };
 }
 
-/** A small JSON request body (at most `limit` bytes); `shape` tells the client what was expected. */
-async function readJsonBody<T>(c: Ctx, limit: number, shape: string): Promise<T> {
+/**
+ * A small JSON request body (at most `limit` bytes) as an object to parse with its schema; a
+ * body that is JSON but no object reads as `{}`, so the schema names its first missing field.
+ * `shape` tells the client what was expected.
+ */
+async function readJsonBody(c: Ctx, limit: number, shape: string): Promise<Record<string, unknown>> {
   const text = new TextDecoder().decode(await readBodyLimited(c.req.raw, limit));
+  let parsed: unknown;
   try {
-    return (JSON.parse(text) ?? {}) as T;
+    parsed = JSON.parse(text);
   } catch {
     throw new InvalidRequestError(`The body must be JSON: ${shape}.`);
   }
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
 }
 
 async function createClassifier(c: Ctx) {
-  const body = await readJsonBody<{ id?: unknown; backbone?: unknown; init?: unknown }>(
-    c, 64 * 1024, '{"id": ..., "backbone": ..., "init": "empty" | "pretrained"}',
-  );
-  const { id, backbone, init = "empty" } = body;
-  if (typeof id !== "string" || !CLASSIFIER_ID.test(id)) {
-    throw new InvalidParameterError("id", "id must be 1-64 characters of a-z, 0-9, '-' and '_', starting with a letter or digit.");
-  }
+  const body = await readJsonBody(c, 64 * 1024, '{"id": ..., "backbone": ..., "init": "empty" | "pretrained"}');
+  const { id, backbone, init } = parseRequest(CreateClassifierBody, body);
   if (findModel(id)) throw new ClassifierExistsError(id);
-  if (typeof backbone !== "string") throw new InvalidParameterError("backbone", "backbone must be the id of a served model.");
-  if (init !== "empty" && init !== "pretrained") throw new InvalidParameterError("init", "init must be 'empty' or 'pretrained'.");
   const model = getServableModel(backbone);
   const { manifest } = model;
   const empty: Head = { labels: [], embeddingSize: manifest.embeddingSize, weight: new Float32Array(0), bias: new Float32Array(0) };
@@ -184,9 +182,9 @@ async function deleteClassifier(c: Ctx) {
 async function rollback(c: Ctx) {
   const id = c.req.param("id")!;
   if (findModel(id)) throw new ReadOnlyClassifierError(id);
-  const body = await readJsonBody<{ version?: unknown }>(c, 4096, '{"version": N}');
-  const version = parseVersion(typeof body.version === "number" ? String(body.version) : typeof body.version === "string" ? body.version : "");
-  const made = await call<VersionInfo>(id, classifierObject(c.env, id).rollback(version!));
+  const body = await readJsonBody(c, 4096, '{"version": N}');
+  const version = Number(parseRequest(RollbackBody, body).version);
+  const made = await call<VersionInfo>(id, classifierObject(c.env, id).rollback(version));
   recordClassifierChange(c, { kind: "rollback" });
   return c.json({ classifier: { id, version: made.version }, rolledBackTo: version, labels: made.labels, examples: made.examples }, 201);
 }

@@ -1,6 +1,7 @@
 /** The query parameters of a classify request. */
 import { PROVIDER_PREFERENCES, parseProviderPreference, type ProviderPreference } from "../engine/engine";
 import type { OutputName, ServedModel } from "../models/manifest";
+import { ClassifyQuery, parseRequest } from "../openapi/schemas";
 import { InvalidParameterError } from "../problems/problems";
 import { flipAverageFor } from "./flip-average";
 
@@ -14,34 +15,21 @@ export interface ClassifyOptions {
   flipAverage?: boolean;
 }
 
-const INCLUDABLE: readonly OutputName[] = ["logits", "embedding"];
-
 /**
  * Parse ?top_k=, ?include= (a comma list of logits, embedding), ?provider= (auto, webgpu,
- * wasm; the deployment's EXECUTION_PROVIDER when absent) and ?flip_average= (true, false).
+ * wasm; the deployment's EXECUTION_PROVIDER when absent) and ?flip_average= (true, false), with
+ * the schema the OpenAPI document describes them by (workers/openapi/schemas.ts).
  *
  * @example
  * classifyOptions({ top_k: "3", include: "logits" }); // { topK: 3, include: ["logits"], provider: "auto" }
  */
 export function classifyOptions(query: Record<string, string | undefined>, deploymentProvider?: string): ClassifyOptions {
-  let k = 5;
-  if (query.top_k !== undefined) {
-    if (!/^\d+$/.test(query.top_k) || Number(query.top_k) < 1) {
-      throw new InvalidParameterError("top_k", `top_k must be a positive integer, not '${query.top_k}'.`);
-    }
-    k = Number(query.top_k);
-  }
-  const include = (query.include ?? "").split(",").filter(Boolean);
-  for (const name of include) {
-    if (!(INCLUDABLE as string[]).includes(name)) {
-      throw new InvalidParameterError("include", `include takes ${INCLUDABLE.join(", ")}, not '${name}'.`);
-    }
-  }
-  const flipAverage = query.flip_average === undefined ? undefined : booleanParameter("flip_average", query.flip_average);
+  const parsed = parseRequest(ClassifyQuery, query);
+  const flipAverage = parsed.flip_average === undefined ? undefined : parsed.flip_average === "true";
   return {
-    topK: k,
-    include: include as OutputName[],
-    provider: providerPreference(query.provider, deploymentProvider),
+    topK: parsed.top_k === undefined ? 5 : Number(parsed.top_k),
+    include: (parsed.include ?? "").split(",").filter(Boolean) as OutputName[],
+    provider: providerPreference(parsed.provider, deploymentProvider),
     ...(flipAverage === undefined ? {} : { flipAverage }),
   };
 }
@@ -56,11 +44,6 @@ export function classifyOptions(query: Record<string, string | undefined>, deplo
  */
 export function optionsFor(model: ServedModel, options: ClassifyOptions): ClassifyOptions & { flipAverage: boolean } {
   return { ...options, flipAverage: flipAverageFor(model, options.flipAverage) };
-}
-
-function booleanParameter(name: string, value: string): boolean {
-  if (value !== "true" && value !== "false") throw new InvalidParameterError(name, `${name} takes true or false, not '${value}'.`);
-  return value === "true";
 }
 
 /**

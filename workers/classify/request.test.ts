@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ImageTooLargeError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../problems/problems";
+import { ImageTooLargeError, IncompleteBodyError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../problems/problems";
 import { classifyOptions } from "./options";
 import { CLASSIFY_LIMITS } from "./limits";
 import { checkImage, mediaType, readBodyLimited, readImages } from "./request";
@@ -24,6 +24,19 @@ describe("readBodyLimited", () => {
   it("reads a body within the limit", async () => {
     const body = await readBodyLimited(new Request("http://x/", { method: "POST", body: "abc" }), 3);
     expect(new TextDecoder().decode(body)).toBe("abc");
+  });
+
+  it("answers a body that breaks off before its declared Content-Length as incomplete", async () => {
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new Uint8Array(6));
+        controller.error(new Error("connection reset"));
+      },
+    });
+    const request = new Request("http://x/", { method: "POST", body: stream, headers: { "content-length": "12" }, duplex: "half" } as RequestInit);
+    const refusal = await readBodyLimited(request, 100).catch((err: unknown) => err);
+    expect(refusal).toBeInstanceOf(IncompleteBodyError);
+    expect((refusal as IncompleteBodyError).message).toMatch(/before the 12 bytes its Content-Length declared/);
   });
 
   it("refuses a body over the limit even without a Content-Length", async () => {

@@ -79,9 +79,11 @@ export class PayloadTooLargeError extends ProblemError {
 
 /** The client stopped sending before its body ended (it hung up, or the connection broke): a client fault, never a 500. */
 export class IncompleteBodyError extends ProblemError {
-  constructor(received: number, declared: number | undefined) {
+  /** `received`: the bytes that came, where the body was read as a stream and counted. */
+  constructor(received: number | undefined, declared: number | undefined) {
     const of = declared === undefined ? "" : ` of the ${declared} its Content-Length declared`;
-    super(400, "incomplete-body", "Incomplete request body", `The request body ended after ${received} bytes${of}: the connection was lost before it was sent whole.`);
+    const ended = received === undefined ? `before the ${declared} bytes its Content-Length declared` : `after ${received} bytes${of}`;
+    super(400, "incomplete-body", "Incomplete request body", `The request body ended ${ended}: the connection was lost before it was sent whole.`);
   }
 }
 
