@@ -1,5 +1,5 @@
 import type { ClassifierObject } from "./classifiers/classifier-object";
-import type { ClassifierChange, Served } from "./observability/access-log";
+import type { ClassifierChange, Served } from "./observability/log-line";
 
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {

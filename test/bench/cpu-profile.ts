@@ -91,7 +91,10 @@ export const REQUEST_PATH_STEPS: Step[] = [
 
 /** What a sampled frame stands for: a source file of the bundle, or a V8 pseudo-frame. */
 function frameSource(frame: CpuProfile["nodes"][number]["callFrame"], bundleUrl: RegExp, map: SourceMap): string | undefined {
-  if (bundleUrl.test(frame.url)) return map.findEntry(frame.lineNumber, frame.columnNumber).originalSource ?? "bundle";
+  if (bundleUrl.test(frame.url)) {
+    const entry = map.findEntry(frame.lineNumber, frame.columnNumber);
+    return "originalSource" in entry ? entry.originalSource : "bundle";
+  }
   // V8 files samples outside any JavaScript frame under (root) or (program): workerd's native work.
   if (/^\((program|root)\)$/.test(frame.functionName)) return "(program)";
   if (/^\((garbage collector|idle)\)$/.test(frame.functionName)) return frame.functionName;

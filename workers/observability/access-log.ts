@@ -1,47 +1,19 @@
 /**
  * One structured JSON log line per request (Workers Logs indexes its fields; wrangler.toml turns
  * them on with [observability]), the `x-request-id` on every answer and `Server-Timing` on the
- * answers that ran a model. Routes tell it what they served with `recordServed`.
+ * answers that ran a model. Routes tell it what they served with `recordServed`; the line's
+ * shape is log-line.ts.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../env";
 import { writeAnalyticsEvent } from "./analytics-events";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id";
-import { serverTiming, type TimingFigures } from "./server-timing";
+import { accessLogLine, type ClassifierChange, type Served } from "./log-line";
+import { serverTiming } from "./server-timing";
 import { recordRequestMetrics } from "./service-metrics";
 
-/** What a route that ran a model served: the log line's model fields and the Server-Timing figures. */
-export interface Served {
-  model: { id: string; version: number };
-  classifier?: { id: string; version: number };
-  timing: TimingFigures & { batch?: { images: number; requests: number }; flipAverage?: boolean; coldStart?: boolean };
-}
-
-/** A classifier version a route created: how, and (fine-tuning) from how many examples. */
-export interface ClassifierChange {
-  kind: "create" | "finetune" | "rollback";
-  examples?: number;
-}
-
-export interface AccessLogLine {
-  message: "request";
-  requestId: string;
-  method: string;
-  /** The route's pattern (`/v1/models/:id/classify`), or null where none matched. */
-  route: string | null;
-  path: string;
-  status: number;
-  durationMs: number;
-  /** The problem type's slug, for an answer that is a problem. */
-  problem?: string;
-  model?: Served["model"];
-  classifier?: Served["classifier"];
-  timing?: TimingFigures;
-  batch?: { images: number; requests: number };
-  coldStart?: boolean;
-  classifierChange?: ClassifierChange;
-}
+export type { AccessLogLine, ClassifierChange, Served } from "./log-line";
 
 /**
  * Note what a route served, for its log line and Server-Timing header.
@@ -61,19 +33,6 @@ export function recordServed(c: Context<AppEnv>, served: Served): void {
  */
 export function recordClassifierChange(c: Context<AppEnv>, change: ClassifierChange): void {
   c.set("classifierChange", change);
-}
-
-/**
- * The log line of a finished request.
- *
- * @example
- * console.log(JSON.stringify(accessLogLine({ requestId: "r1", method: "GET", route: "/healthz", path: "/healthz", status: 200, durationMs: 0.4 })));
- */
-export function accessLogLine(base: Omit<AccessLogLine, "message">, served?: Served): AccessLogLine {
-  if (!served) return { message: "request", ...base };
-  const { batch, coldStart, flipAverage: _flip, ...timing } = served.timing;
-  const figures = Object.fromEntries(Object.entries(timing).filter(([, v]) => typeof v === "number")) as TimingFigures;
-  return { message: "request", ...base, model: served.model, ...(served.classifier ? { classifier: served.classifier } : {}), timing: figures, ...(batch ? { batch } : {}), ...(coldStart !== undefined ? { coldStart } : {}) };
 }
 
 /**

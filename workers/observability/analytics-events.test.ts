@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { accessLogLine } from "./access-log";
+import { accessLogLine } from "./log-line";
 import { analyticsDataPoint } from "./analytics-events";
 
 describe("analyticsDataPoint", () => {
@@ -22,7 +22,7 @@ describe("analyticsDataPoint", () => {
       { requestId: "r3", method: "POST", route: "/finetune", path: "/finetune", status: 200, durationMs: 9, classifierChange: { kind: "finetune", examples: 12 } },
       { model: { id: "lenet", version: 1 }, classifier: { id: "digits", version: 3 }, timing: { decodeMs: 1, inferenceMs: 2, updateMs: 5 } },
     );
-    expect(analyticsDataPoint(taught).blobs![5]).toBe("digits");
-    expect(analyticsDataPoint(taught).doubles!.slice(8)).toEqual([12, 1]);
+    expect(analyticsDataPoint(taught).blobs[5]).toBe("digits");
+    expect(analyticsDataPoint(taught).doubles.slice(8)).toEqual([12, 1]);
   });
 });

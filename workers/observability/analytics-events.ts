@@ -9,10 +9,22 @@
  *   double1..10 status, duration ms, decode ms, queue ms, inference ms, batch images,
  *            cold start (0/1), model version, examples learned, classifier versions created
  */
-import type { AccessLogLine } from "./access-log";
+import type { AccessLogLine } from "./log-line";
+
+/** One data point, as Workers Analytics Engine's writeDataPoint takes it. */
+export interface AnalyticsDataPoint {
+  indexes: string[];
+  blobs: string[];
+  doubles: number[];
+}
+
+/** The part of an AnalyticsEngineDataset binding this file uses. */
+export interface AnalyticsDataset {
+  writeDataPoint(point: AnalyticsDataPoint): void;
+}
 
 /** The columns of one request's data point. */
-export function analyticsDataPoint(line: AccessLogLine): AnalyticsEngineDataPoint {
+export function analyticsDataPoint(line: AccessLogLine): AnalyticsDataPoint {
   const route = line.route ?? "unmatched";
   const model = line.model?.id ?? "";
   return {
@@ -40,7 +52,7 @@ export function analyticsDataPoint(line: AccessLogLine): AnalyticsEngineDataPoin
  * @example
  * writeAnalyticsEvent(c.env.REQUEST_EVENTS, line);
  */
-export function writeAnalyticsEvent(dataset: AnalyticsEngineDataset | undefined, line: AccessLogLine): void {
+export function writeAnalyticsEvent(dataset: AnalyticsDataset | undefined, line: AccessLogLine): void {
   if (!dataset) return;
   try {
     dataset.writeDataPoint(analyticsDataPoint(line));

@@ -6,7 +6,7 @@
  * Engine (analytics-events.ts) instead.
  */
 import { currentEngine, residentModels } from "../inference/onnx-session";
-import type { AccessLogLine } from "./access-log";
+import type { AccessLogLine } from "./log-line";
 import { Counter, Gauge, Histogram, Registry, type Labels } from "./prometheus";
 
 /** Seconds, from a millisecond to 10 s: a LeNet run to a cold ResNet load. */
