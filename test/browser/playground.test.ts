@@ -61,7 +61,10 @@ describe("the playground at /", () => {
     expect(response.headers.get("content-type")).toMatch(/text\/html/);
     expect(await page.textContent("#hosts")).toMatch(/server runs models on workerd \(WebGPU not available\); this browser has a WebGPU adapter that runs on the CPU, so auto picks WASM/);
     const listed = await page.$$eval("#model option", (options) => options.map((option) => (option as HTMLOptionElement).value));
-    expect(listed).toEqual(["lenet", "resnet-edge", "resnet-edge-int8", "resnet-edge-int8-static"]);
+    const catalogue = (await (await fetch(new URL("/v1/models", worker.url), { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).json()) as { models: { id: string; servable: boolean }[] };
+    const servable = catalogue.models.filter((model) => model.servable).map((model) => model.id);
+    expect(servable).toContain("lenet");
+    expect(listed).toEqual(servable);
   });
 
   it.each([
