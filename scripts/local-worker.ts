@@ -36,6 +36,8 @@ export interface LocalWorkerOptions {
   emptyBucket?: boolean;
   /** Keep Durable Objects here, so that a second start finds what the first stored. */
   persistDir?: string;
+  /** The model repository the bundle was built from (buildWorker's `modelsDir`), whose R2 files to upload. */
+  modelsDir?: string;
   /** Serve the playground's static assets in front of the Worker as Cloudflare does (default true). */
   assets?: boolean;
   name?: string;
@@ -51,17 +53,18 @@ function bundleModules(dir: string) {
 }
 
 /**
- * Bundle the Worker exactly as `wrangler deploy` would, into `outDir`.
+ * Bundle the Worker exactly as `wrangler deploy` would, into `outDir` (serving the models under
+ * `modelsDir` when given, instead of models/).
  *
  * @example
  * buildWorker("test/.build/worker");
  */
-export function buildWorker(outDir: string, env = ""): void {
+export function buildWorker(outDir: string, env = "", modelsDir?: string): void {
   // With this process's Node (the project's 22, which wrangler needs), whatever `node` is on PATH.
   execFileSync(process.execPath, [join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "deploy", `--env=${env}`, "--dry-run", "--outdir", outDir], {
     cwd: ROOT,
     // wrangler's [build] command runs `node scripts/...ts` too: the same Node first on PATH.
-    env: { ...process.env, PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter), WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
+    env: { ...process.env, ...(modelsDir ? { CNN_EDGE_MODELS_DIR: modelsDir } : {}), PATH: [dirname(process.execPath), join(ROOT, "node_modules", ".bin"), process.env.PATH].join(delimiter), WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" },
     stdio: ["ignore", "ignore", "inherit"],
   });
 }
@@ -84,7 +87,7 @@ export function requestLogEntry(line: string): Record<string, unknown> | undefin
  * const worker = await startLocalWorker({ dir: "test/.build/worker", bindings: { API_KEYS: "k" } });
  * await fetch(new URL("/healthz", worker.url));
  */
-export async function startLocalWorker({ dir, env, bindings: overrides = {}, emptyBucket = false, persistDir, assets = true, name = "cnn-edge-local" }: LocalWorkerOptions): Promise<LocalWorker> {
+export async function startLocalWorker({ dir, env, bindings: overrides = {}, emptyBucket = false, persistDir, assets = true, name = "cnn-edge-local", modelsDir }: LocalWorkerOptions): Promise<LocalWorker> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"), env || undefined);
   const requestLog: Record<string, unknown>[] = [];
   // Only what wrangler.toml declares plus the overrides: a developer's .dev.vars stays out.
@@ -116,6 +119,6 @@ export async function startLocalWorker({ dir, env, bindings: overrides = {}, emp
   } as ConstructorParameters<typeof Miniflare>[0]);
   const url = await mf.ready;
   const bucket = await mf.getR2Bucket("MODELS");
-  for (const { key, path } of emptyBucket ? [] : discoverModels().flatMap(r2Objects)) await bucket.put(key, readFileSync(path));
+  for (const { key, path } of emptyBucket ? [] : discoverModels(modelsDir).flatMap(r2Objects)) await bucket.put(key, readFileSync(path));
   return { url, bucket, requestLog: () => [...requestLog], dispose: () => mf.dispose() };
 }

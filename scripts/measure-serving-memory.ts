@@ -4,7 +4,7 @@
  *
  *   node scripts/measure-serving-memory.ts models/resnet50-int8/1 [more folders...]
  *
- * ORT's heap only grows, so each candidate run batch (8, 4, 2, 1) is measured in a fresh
+ * ORT's heap only grows, so each candidate run batch (8, 4, 2, 1, or a graph's fixed batch) is measured in a fresh
  * process: the heap after creating the session (plus the artifact's bytes, which the isolate
  * holds while ORT copies them in) and after one run. The largest batch within
  * MODEL_MEMORY_BUDGET_BYTES is the model's run batch; a model over the budget even at batch 1
@@ -59,7 +59,9 @@ function measure(dir: string, batch: number): Measurement {
  */
 export function servingSection(dir: string) {
   let chosen: Measurement | undefined;
-  for (let batch = MAX_RUN_BATCH; batch >= 1; batch /= 2) {
+  // A graph whose batch dimension is fixed (an imported model's input.fixedBatch) runs only that batch.
+  const { fixedBatch } = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).input as { fixedBatch?: number };
+  for (let batch = fixedBatch ?? MAX_RUN_BATCH; batch >= 1; batch /= 2) {
     chosen = measure(dir, batch);
     if (peakBytes(chosen) <= MODEL_MEMORY_BUDGET_BYTES) break;
   }

@@ -5,11 +5,12 @@
  * ones are served from the R2 bucket bound as MODELS under the same relative path.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 
 export const ROOT = resolve(import.meta.dirname, "..");
-export const MODELS_DIR = join(ROOT, "models");
+/** models/, or the folder CNN_EDGE_MODELS_DIR names (a test's repository of imported models). */
+export const MODELS_DIR = process.env.CNN_EDGE_MODELS_DIR ? resolve(process.env.CNN_EDGE_MODELS_DIR) : join(ROOT, "models");
 
 /** Largest ONNX artifact bundled with the Worker: the bundle must stay under 10 MB gzipped. */
 export const BUNDLE_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -109,8 +110,9 @@ export interface HeldBackModel {
  */
 export function discoverModels(modelsDir = MODELS_DIR, heldBack: HeldBackModel[] = []): RepositoryModel[] {
   const models: RepositoryModel[] = [];
-  const folders = readdirSync(modelsDir, { withFileTypes: true }).filter((entry) => entry.isDirectory());
-  for (const id of folders.map((entry) => entry.name).sort()) {
+  // statSync follows links: a repository may link a model folder from another (a test's links models/lenet).
+  const ids = readdirSync(modelsDir).filter((name) => !name.startsWith(".") && statSync(join(modelsDir, name)).isDirectory());
+  for (const id of ids.sort()) {
     const version = newestVersion(join(modelsDir, id));
     if (version === undefined) continue;
     const versionDir = join(modelsDir, id, String(version));

@@ -198,14 +198,15 @@ def _int4_linear(node: onnx.NodeProto, chunks: list[tuple[str, str, int]], k: in
     return nodes
 
 
-def quantize_graph(graph: onnx.ModelProto, scheme: str) -> onnx.ModelProto:
+def quantize_graph(graph: onnx.ModelProto, scheme: str, keep: frozenset = frozenset()) -> onnx.ModelProto:
     """Store the Conv and Linear (Gemm) weights of an exported graph as the scheme says: int8
     with a DequantizeLinear, or 4-bit MatMulNBits chunks replacing each Gemm that reads them
-    (a flip-averaged graph runs every layer twice, on shared weights)."""
+    (a flip-averaged graph runs every layer twice, on shared weights). Weights named in `keep`
+    stay fp32."""
     consumers: dict[str, tuple[str, list]] = {}
     for node in graph.graph.node:
         kind = "conv" if node.op_type == "Conv" else "linear" if _is_linear(node) else None
-        if kind:
+        if kind and node.input[1] not in keep:
             consumers.setdefault(node.input[1], (kind, []))[1].append(node)
 
     kept, added_nodes, replaced = [], [], {}

@@ -3,6 +3,7 @@
  * channel conversion, resize to the model's input size, scale to [0, 1], standardise.
  * Pure functions over typed arrays, so they run (and are tested) anywhere.
  */
+import { resizeShorterSideAndCrop } from "./shorter-side";
 
 /** Decoded image: 8-bit RGBA, row-major. */
 export interface RgbaImage {
@@ -30,9 +31,13 @@ export interface InputSpec {
   /**
    * How an image of another shape becomes width x height: "stretch" resizes it whole (aspect
    * ratio not kept; right for MNIST-style inputs that already fill the frame), "center-crop"
-   * crops the largest centred region of the model's aspect ratio first (photos).
+   * crops the largest centred region of the model's aspect ratio first (photos), "shorter-side"
+   * resizes the shorter side to `shorterSide` and crops the centre (torchvision's ImageNet
+   * transforms, Resize(256) + CenterCrop(224): shorter-side.ts).
    */
-  resize: "stretch" | "center-crop";
+  resize: "stretch" | "center-crop" | "shorter-side";
+  /** The shorter side's length before the centre crop, for resize "shorter-side". */
+  shorterSide?: number;
 }
 
 // ITU-R BT.601 luma, the weights PIL's convert("L") and torchvision's Grayscale use.
@@ -181,6 +186,7 @@ export function centerCrop(image: PlanarImage, width: number, height: number): P
  */
 export function toModelInput(image: RgbaImage, spec: InputSpec): Float32Array {
   let planar = toPlanar(image, spec.channels);
+  if (spec.resize === "shorter-side") return normalise(resizeShorterSideAndCrop(planar, spec.shorterSide ?? spec.height, spec.width, spec.height), spec);
   if (spec.resize === "center-crop") planar = centerCrop(planar, spec.width, spec.height);
   return normalise(resize(planar, spec.width, spec.height), spec);
 }

@@ -11,7 +11,7 @@ export interface ModelManifest {
   task: "image-classification";
   labels: string[];
   /** `mirrorable`: trained on horizontally mirrored images too, so a mirror pass can be averaged in (workers/classify/flip-average.ts). */
-  input: InputSpec & { layout: "NCHW"; colorSpace: "grayscale" | "rgb"; polarity?: string; mirrorable?: boolean };
+  input: InputSpec & { layout: "NCHW"; colorSpace: "grayscale" | "rgb"; polarity?: string; mirrorable?: boolean; fixedBatch?: number };
   embeddingSize: number;
   parameters: number;
   metrics: Record<string, string | number>;
@@ -40,6 +40,19 @@ export interface ModelManifest {
     measuredWith: string;
   };
   quantization?: { scheme: string; method: string; layers: Record<string, number>; from: string; fp32Bytes: number };
+  /**
+   * A model brought from elsewhere (scripts/add-model.ts): the graph's own interface, which the
+   * adapter steps at the front of the served graph turn the standard NCHW float input into.
+   */
+  imported?: {
+    from: string;
+    sha256: string;
+    graphInput: { name: string; dtype: "float32" | "uint8"; shape: (number | string)[]; layout: "NCHW" | "NHWC"; channelOrder: "rgb" | "bgr" };
+    graphOutput: { name: string; kind: string };
+    adapter: string[];
+    removed: string[];
+    preset: string;
+  };
   /** head.bin: the trained head and replay exemplars a copied classifier starts from (servable models). */
   head?: { file: string; bytes: number; sha256: string; classes: number; embeddingSize: number; exemplarsPerClass: number; exemplars: string; layout: string };
   exportedAt: string;
