@@ -12,7 +12,7 @@
  * Softmax; the linear head) and rewrites it to the served interface; this script then proves
  * onnxruntime-web runs it (the WASM build the Worker runs: an operator it lacks is refused
  * here, not in production), measures its serving memory as for the project's models, and writes
- * the folder. `npm start` (or `npm run models:upload` before a deploy) then serves it.
+ * the folder. `npm start` then serves it, and `npm run deploy` deploys it.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -176,6 +176,7 @@ export async function addModel(onnxPath: string, options: AddOptions): Promise<s
   const preset = PRESETS[options.preset ?? "imagenet"];
   const modelsDir = resolve(options.modelsDir ?? MODELS_DIR);
   const version = nextVersion(join(modelsDir, options.id));
+  mkdirSync(modelsDir, { recursive: true });
   const staging = mkdtempSync(join(modelsDir, `.adding-${options.id}-`));
   try {
     const importerArgs = ["--out", join(staging, "model.onnx"), "--head-weights", join(staging, "head.f32"), "--channel-order", options.channelOrder ?? "rgb"];
@@ -303,7 +304,7 @@ if (import.meta.main) {
     console.log(`${dir}: ${manifest.labels.length} classes, input ${input.channels}x${input.height}x${input.width} (${input.resize}), ` +
       `adapter: ${imported.adapter.join(", ") || "none"}; ${(serving.memoryBytes / 2 ** 20).toFixed(1)} MiB at run batch ${serving.runBatch}, ` +
       `${serving.servable ? "servable" : `NOT servable within ${serving.budgetBytes / 2 ** 20} MiB`}; head ${manifest.head.exemplarsPerClass} exemplars per class`);
-    console.log("serve it: npm start (uploads R2 files and rebuilds the catalog); deploy: npm run models:upload -- --remote, then npm run deploy");
+    console.log("serve it: npm start (rebuilds the catalog, uploads its R2 files); deploy it: npm run deploy -- --env production (uploads them first)");
   } catch (error) {
     if (!(error instanceof ModelRefusedError)) throw error;
     console.error(`models:add: ${error.message}`);
