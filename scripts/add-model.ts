@@ -15,11 +15,10 @@
  * the folder. `npm start` then serves it, and `npm run deploy` deploys it.
  */
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { MODELS_DIR, ROOT } from "./model-repository.ts";
+import { MODELS_DIR, ROOT, newestVersion, sha256Hex as sha256 } from "./model-repository.ts";
 import { servingSection } from "./measure-serving-memory.ts";
 import { SESSION_OPTIONS } from "../workers/inference/wasm-heap.ts";
 
@@ -49,7 +48,6 @@ interface Imported {
 }
 
 const numbers = (text: string | undefined) => (text === undefined ? undefined : text.split(",").map(Number));
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 /** Labels from a file: one per line, or a JSON array. */
 export function readLabels(path: string): string[] {
@@ -71,8 +69,13 @@ function runImporter(model: string, args: string[]): Imported {
   }
 }
 
-/** Run the served graph once in onnxruntime-web's WASM build, as the Worker will; its refusal is the model's. */
-async function provenRunnable(bytes: Uint8Array, inputName: string, shape: number[], classes: number, embeddingSize: number): Promise<void> {
+type WebSession = Awaited<ReturnType<(typeof import("onnxruntime-web/wasm"))["InferenceSession"]["create"]>>;
+
+/**
+ * The served graph's session in onnxruntime-web's WASM build, after one run, as the Worker will
+ * run it; its refusal is the model's. The caller releases it.
+ */
+async function provenSession(bytes: Uint8Array, inputName: string, shape: number[], classes: number, embeddingSize: number): Promise<WebSession> {
   const ort = await import("onnxruntime-web/wasm");
   ort.env.wasm.numThreads = 1;
   let session;
@@ -87,11 +90,11 @@ async function provenRunnable(bytes: Uint8Array, inputName: string, shape: numbe
     if (dims("logits") !== `1x${classes}` || dims("embedding") !== `1x${embeddingSize}`) {
       throw new ModelRefusedError(`one image gave logits ${dims("logits")} and embedding ${dims("embedding")}, not 1x${classes} and 1x${embeddingSize}`);
     }
+    return session;
   } catch (error) {
+    await session.release();
     if (error instanceof ModelRefusedError) throw error;
     throw new ModelRefusedError(`onnxruntime-web (the Worker's runtime) cannot run it on a ${shape.join("x")} input: ${(error as Error).message}`);
-  } finally {
-    await session.release();
   }
 }
 
@@ -106,7 +109,7 @@ async function workerPreprocessing(): Promise<typeof import("../workers/images/p
  * Replay exemplars: the embeddings of up to `perClass` images of every label, from
  * <folder>/<label>/*.{png,jpg,webp}, preprocessed as the Worker preprocesses a request.
  */
-async function exemplarEmbeddings(folder: string, labels: string[], modelBytes: Uint8Array, manifest: Record<string, any>): Promise<{ perClass: number; embeddings: Float32Array }> {
+async function exemplarEmbeddings(folder: string, labels: string[], session: WebSession, manifest: Record<string, any>): Promise<{ perClass: number; embeddings: Float32Array }> {
   const { default: sharp } = await import("sharp");
   const { toModelInput } = await workerPreprocessing();
   const files = labels.map((label) => {
@@ -119,7 +122,6 @@ async function exemplarEmbeddings(folder: string, labels: string[], modelBytes: 
   const perClass = Math.min(MAX_EXEMPLARS_PER_CLASS, budget, ...files.map((list) => list.length));
   if (perClass < 1) throw new ModelRefusedError(`--exemplars: ${labels.length} classes of ${manifest.embeddingSize}-float embeddings leave no room for one exemplar each within ${EXEMPLAR_BUDGET_BYTES} bytes`);
   const ort = await import("onnxruntime-web/wasm");
-  const session = await ort.InferenceSession.create(modelBytes, SESSION_OPTIONS);
   const { channels, height, width } = manifest.input;
   const embeddings = new Float32Array(labels.length * perClass * manifest.embeddingSize);
   let row = 0;
@@ -131,13 +133,7 @@ async function exemplarEmbeddings(folder: string, labels: string[], modelBytes: 
       embeddings.set(out.embedding!.data as Float32Array, row++ * manifest.embeddingSize);
     }
   }
-  await session.release();
   return { perClass, embeddings };
-}
-
-function nextVersion(modelDir: string): number {
-  const versions = existsSync(modelDir) ? readdirSync(modelDir).filter((name) => /^\d+$/.test(name)).map(Number) : [];
-  return Math.max(0, ...versions) + 1;
 }
 
 export interface AddOptions {
@@ -175,7 +171,7 @@ export async function addModel(onnxPath: string, options: AddOptions): Promise<s
   const labels = readLabels(options.labels);
   const preset = PRESETS[options.preset ?? "imagenet"];
   const modelsDir = resolve(options.modelsDir ?? MODELS_DIR);
-  const version = nextVersion(join(modelsDir, options.id));
+  const version = (newestVersion(join(modelsDir, options.id)) ?? 0) + 1;
   mkdirSync(modelsDir, { recursive: true });
   const staging = mkdtempSync(join(modelsDir, `.adding-${options.id}-`));
   try {
@@ -201,7 +197,7 @@ export async function addModel(onnxPath: string, options: AddOptions): Promise<s
     const shorterSide = resize === "shorter-side" ? (options.shorterSide ?? Math.round(Math.min(served.height, served.width) * preset.shorterSideRatio)) : undefined;
     const bytes = new Uint8Array(readFileSync(join(staging, "model.onnx")));
     const shape = [1, channels, served.height, served.width];
-    await provenRunnable(bytes, served.inputName, shape, served.classes, served.embeddingSize);
+    const session = await provenSession(bytes, served.inputName, shape, served.classes, served.embeddingSize);
 
     const manifest: Record<string, any> = {
       id: options.id,
@@ -242,7 +238,12 @@ export async function addModel(onnxPath: string, options: AddOptions): Promise<s
     };
     const weights = new Uint8Array(readFileSync(join(staging, "head.f32")));
     rmSync(join(staging, "head.f32"));
-    const exemplars = options.exemplars ? await exemplarEmbeddings(options.exemplars, labels, bytes, manifest) : { perClass: 0, embeddings: new Float32Array(0) };
+    let exemplars: { perClass: number; embeddings: Float32Array } = { perClass: 0, embeddings: new Float32Array(0) };
+    try {
+      if (options.exemplars) exemplars = await exemplarEmbeddings(options.exemplars, labels, session, manifest);
+    } finally {
+      await session.release();
+    }
     const head = new Uint8Array(weights.byteLength + exemplars.embeddings.byteLength);
     head.set(weights);
     head.set(new Uint8Array(exemplars.embeddings.buffer), weights.byteLength);

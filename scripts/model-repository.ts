@@ -78,14 +78,18 @@ export interface RepositoryModel {
   head?: { path: string; source: FileSource };
 }
 
-function newestVersion(modelDir: string): number | undefined {
+/** The highest version under models/<id>/ that has a manifest, or undefined (none, or no such folder). */
+export function newestVersion(modelDir: string): number | undefined {
+  if (!existsSync(modelDir)) return undefined;
   const versions = readdirSync(modelDir)
     .filter((name) => /^\d+$/.test(name) && existsSync(join(modelDir, name, "manifest.json")))
     .map(Number);
   return versions.length ? Math.max(...versions) : undefined;
 }
 
-const sha256File = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+/** Hex sha256 of bytes, as manifests record it. */
+export const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+const sha256File = (path: string) => sha256Hex(readFileSync(path));
 
 function checkedFile(path: string, sha256: string, bytes: number, bundleLimit: number): FileSource {
   const actual = sha256File(path);
