@@ -8,11 +8,12 @@
  *     [--resize shorter-side|center-crop|stretch] [--shorter-side 256] [--mirrorable]
  *     [--output scores] [--exemplars folder] [--quantize int8] [--name "..."] [--dataset "..."] [--models-dir models]
  *
- * scripts/import_onnx.py reads the graph (input name, shape, layout, dtype; logits or a final
- * Softmax; the linear head) and rewrites it to the served interface; this script then proves
- * onnxruntime-web runs it (the WASM build the Worker runs: an operator it lacks is refused
- * here, not in production), measures its serving memory as for the project's models, and writes
- * the folder. `npm start` then serves it, and `npm run deploy` deploys it.
+ * The Worker's import pipeline (workers/registry/imported-model.ts, the one POST /v1/models
+ * runs) reads the graph (input name, shape, layout, dtype; logits or a final Softmax; the linear
+ * head) and rewrites it to the served interface; this script then proves onnxruntime-web runs
+ * it (the WASM build the Worker runs: an operator it lacks is refused here, not in production),
+ * measures its serving memory as for the project's models, and writes the folder. `npm start`
+ * then serves it, and `npm run deploy` deploys it.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -21,13 +22,7 @@ import { parseArgs } from "node:util";
 import { MODELS_DIR, ROOT, newestVersion, sha256Hex as sha256 } from "./model-repository.ts";
 import { servingSection } from "./measure-serving-memory.ts";
 import { SESSION_OPTIONS } from "../workers/inference/wasm-heap.ts";
-
-/** Input settings a model trained on a well-known data set was most likely trained with. */
-export const PRESETS = {
-  imagenet: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: "shorter-side", shorterSideRatio: 256 / 224, colorSpace: "rgb" },
-  cifar10: { mean: [0.4914, 0.4821, 0.4466], std: [0.2454, 0.243, 0.2608], resize: "center-crop", shorterSideRatio: 1, colorSpace: "rgb" },
-  mnist: { mean: [0.1307], std: [0.3081], resize: "stretch", shorterSideRatio: 1, colorSpace: "grayscale" },
-} as const;
+import type * as ImportedModule from "../workers/registry/imported-model";
 
 /** Largest exemplar block in head.bin, as scripts/training/head.py: replay embeddings per class up to the cap. */
 const EXEMPLAR_BUDGET_BYTES = 4 * 1024 * 1024;
@@ -39,33 +34,39 @@ export class ModelRefusedError extends Error {
   override name = "ModelRefusedError";
 }
 
-interface Imported {
-  graph: { input_name: string; dtype: "float32" | "uint8"; shape: (number | string)[]; output_name: string; output_kind: string; opset: number; operators: string[] };
-  served: {
-    inputName: string; channels: 1 | 3; embeddingSize: number; classes: number; adapter: string[]; removed: string[]; layout: string;
-    height: number; width: number; fixedBatch: number | null; quantization?: { scheme: string; fp32Bytes: number };
-  };
+/**
+ * A Worker module bundled for Node (the Worker's imports carry no file extensions): the same
+ * code that serves a request, or registers a model through the API, runs here.
+ */
+async function workerModule<T>(path: string): Promise<T> {
+  const { build } = await import("esbuild");
+  const out = await build({ entryPoints: [join(ROOT, "workers", path)], bundle: true, format: "esm", write: false, platform: "neutral" });
+  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0]!.contents).toString("base64")}`);
 }
 
-const numbers = (text: string | undefined) => (text === undefined ? undefined : text.split(",").map(Number));
+/** The Worker's import pipeline (workers/registry/imported-model.ts), its refusals as ModelRefusedError. */
+async function importer(): Promise<typeof ImportedModule> {
+  const module = await workerModule<typeof ImportedModule>("registry/imported-model.ts");
+  const refused = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
+    const rethrow = (error: unknown): never => {
+      throw (error as Error).name === "ImportRefusedError" ? new ModelRefusedError((error as Error).message) : error;
+    };
+    try {
+      const result = fn(...args);
+      return (result instanceof Promise ? result.catch(rethrow) : result) as R;
+    } catch (error) {
+      return rethrow(error);
+    }
+  };
+  return { ...module, importModel: refused(module.importModel), parseLabels: refused(module.parseLabels) };
+}
 
 /** Labels from a file: one per line, or a JSON array. */
-export function readLabels(path: string): string[] {
-  const text = readFileSync(path, "utf8");
-  const labels = text.trimStart().startsWith("[") ? (JSON.parse(text) as string[]) : text.split(/\r?\n/).map((line) => line.trim()).filter(Boolean);
-  if (!labels.length || labels.some((label) => typeof label !== "string" || !label)) throw new ModelRefusedError(`${path}: no labels, or an empty one`);
-  if (new Set(labels).size !== labels.length) throw new ModelRefusedError(`${path}: labels repeat`);
-  return labels;
-}
-
-function runImporter(model: string, args: string[]): Imported {
+export async function readLabels(path: string): Promise<string[]> {
   try {
-    return JSON.parse(execFileSync("/usr/bin/python3", [join(ROOT, "scripts", "import_onnx.py"), model, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] })) as Imported;
+    return (await importer()).parseLabels(readFileSync(path, "utf8"));
   } catch (error) {
-    const stdout = (error as { stdout?: string }).stdout;
-    const refused = stdout ? (JSON.parse(stdout) as { refused?: string }).refused : undefined;
-    if (refused) throw new ModelRefusedError(refused);
-    throw error;
+    throw error instanceof ModelRefusedError ? new ModelRefusedError(`${path}: ${error.message}`) : error;
   }
 }
 
@@ -98,20 +99,13 @@ async function provenSession(bytes: Uint8Array, inputName: string, shape: number
   }
 }
 
-/** The Worker's own preprocessing (workers/images/preprocess.ts), bundled for Node. */
-async function workerPreprocessing(): Promise<typeof import("../workers/images/preprocess")> {
-  const { build } = await import("esbuild");
-  const out = await build({ entryPoints: [join(ROOT, "workers", "images", "preprocess.ts")], bundle: true, format: "esm", write: false, platform: "neutral" });
-  return import(`data:text/javascript;base64,${Buffer.from(out.outputFiles[0]!.contents).toString("base64")}`);
-}
-
 /**
  * Replay exemplars: the embeddings of up to `perClass` images of every label, from
  * <folder>/<label>/*.{png,jpg,webp}, preprocessed as the Worker preprocesses a request.
  */
 async function exemplarEmbeddings(folder: string, labels: string[], session: WebSession, manifest: Record<string, any>): Promise<{ perClass: number; embeddings: Float32Array }> {
   const { default: sharp } = await import("sharp");
-  const { toModelInput } = await workerPreprocessing();
+  const { toModelInput } = await workerModule<typeof import("../workers/images/preprocess")>("images/preprocess.ts");
   const files = labels.map((label) => {
     const dir = join(folder, label);
     const images = existsSync(dir) ? readdirSync(dir).filter((file) => IMAGE_EXTENSIONS.has(extname(file).toLowerCase())).sort() : [];
@@ -139,7 +133,7 @@ async function exemplarEmbeddings(folder: string, labels: string[], session: Web
 export interface AddOptions {
   id: string;
   labels: string;
-  preset?: keyof typeof PRESETS;
+  preset?: "imagenet" | "cifar10" | "mnist";
   layout?: "NCHW" | "NHWC";
   channelOrder?: "rgb" | "bgr";
   height?: number;
@@ -161,101 +155,58 @@ export interface AddOptions {
 
 /**
  * Add `onnxPath` to the repository as the next version of `options.id`; returns its folder.
+ * The graph work is the Worker's own (workers/registry/imported-model.ts, as POST /v1/models
+ * runs it); here onnxruntime-web in Node proves the served graph, --quantize stores its weights
+ * as int8 (scripts/quantize_imported.py), --exemplars embeds replay images, and the serving
+ * memory is measured in fresh processes.
  *
  * @throws ModelRefusedError when it cannot be served, with why
  * @example
  * const dir = await addModel("resnet18.onnx", { id: "resnet18", labels: "imagenet.txt", preset: "imagenet" });
  */
 export async function addModel(onnxPath: string, options: AddOptions): Promise<string> {
-  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(options.id)) throw new ModelRefusedError(`--id '${options.id}': use 1-64 lower-case letters, digits and dashes`);
-  const labels = readLabels(options.labels);
-  const preset = PRESETS[options.preset ?? "imagenet"];
+  const { importModel, headFile } = await importer();
+  const labels = await readLabels(options.labels);
+  const source = new Uint8Array(readFileSync(onnxPath));
+  const { served, manifest: imported, headWeights } = await importModel(source, {
+    id: options.id, labels, fileName: basename(onnxPath), preset: options.preset, layout: options.layout, channelOrder: options.channelOrder,
+    height: options.height, width: options.width, mean: options.mean, std: options.std, scale: options.scale, resize: options.resize,
+    shorterSide: options.shorterSide, mirrorable: options.mirrorable, output: options.output, name: options.name, dataset: options.dataset,
+  }, "scripts/add-model.ts");
   const modelsDir = resolve(options.modelsDir ?? MODELS_DIR);
   const version = (newestVersion(join(modelsDir, options.id)) ?? 0) + 1;
   mkdirSync(modelsDir, { recursive: true });
   const staging = mkdtempSync(join(modelsDir, `.adding-${options.id}-`));
   try {
-    const importerArgs = ["--out", join(staging, "model.onnx"), "--head-weights", join(staging, "head.f32"), "--channel-order", options.channelOrder ?? "rgb"];
-    if (options.layout) importerArgs.push("--layout", options.layout);
-    if (options.height) importerArgs.push("--height", String(options.height));
-    if (options.width) importerArgs.push("--width", String(options.width));
-    if (options.output) importerArgs.push("--output", options.output);
-    if (options.quantize) importerArgs.push("--quantize", options.quantize);
-    const { graph, served } = runImporter(onnxPath, importerArgs);
-    if (served.classes !== labels.length) throw new ModelRefusedError(`the model scores ${served.classes} classes, ${options.labels} names ${labels.length}`);
-    if (served.channels === 1 && preset.colorSpace === "rgb" && !options.mean) throw new ModelRefusedError("the model reads 1 channel: pass --preset mnist or --mean and --std for grayscale");
-    const channels = served.channels;
-    // A uint8 graph standardises its pixels itself: it is fed whole levels, 0..255.
-    const uint8 = graph.dtype === "uint8";
-    const mean = options.mean ?? (uint8 ? Array(channels).fill(0) : [...preset.mean]);
-    const std = options.std ?? (uint8 ? Array(channels).fill(1) : [...preset.std]);
-    const scale = options.scale ?? (uint8 ? 1 : 1 / 255);
-    if (mean.length !== channels || std.length !== channels || mean.some(Number.isNaN) || std.some((s) => !(s > 0))) {
-      throw new ModelRefusedError(`--mean and --std need ${channels} numbers each (std above 0), not ${mean} and ${std}`);
+    const manifest: Record<string, any> = { ...imported, version };
+    writeFileSync(join(staging, "model.onnx"), served.bytes);
+    if (options.quantize) {
+      // The head stays fp32: fine-tuned copies learn in its space.
+      execFileSync("/usr/bin/python3", [join(ROOT, "scripts", "quantize_imported.py"), join(staging, "model.onnx"), "--keep", served.headWeight], { stdio: ["ignore", "ignore", "inherit"] });
+      const quantized = new Uint8Array(readFileSync(join(staging, "model.onnx")));
+      manifest.artifact = { ...manifest.artifact, bytes: quantized.byteLength, sha256: sha256(quantized) };
+      manifest.quantization = {
+        scheme: options.quantize, method: "weight-only int8, symmetric, per output channel (DequantizeLinear); the head stays fp32",
+        layers: {}, from: `${basename(onnxPath)} (imported)`, fp32Bytes: served.bytes.byteLength,
+      };
     }
-    const resize = options.resize ?? preset.resize;
-    const shorterSide = resize === "shorter-side" ? (options.shorterSide ?? Math.round(Math.min(served.height, served.width) * preset.shorterSideRatio)) : undefined;
     const bytes = new Uint8Array(readFileSync(join(staging, "model.onnx")));
-    const shape = [1, channels, served.height, served.width];
+    const shape = [1, served.channels, served.height, served.width];
     const session = await provenSession(bytes, served.inputName, shape, served.classes, served.embeddingSize);
-
-    const manifest: Record<string, any> = {
-      id: options.id,
-      version,
-      name: options.name ?? `${basename(onnxPath, extname(onnxPath))} (imported)`,
-      architecture: { name: "imported", summary: `ONNX graph brought by its user: ${graph.operators.join(", ")}` },
-      dataset: options.dataset ?? (options.preset === "cifar10" ? "CIFAR-10" : options.preset === "mnist" ? "MNIST" : "unknown"),
-      task: "image-classification",
-      labels,
-      input: {
-        layout: "NCHW", channels, colorSpace: channels === 1 ? "grayscale" : "rgb", height: served.height, width: served.width,
-        scale, mean, std, resize, ...(shorterSide ? { shorterSide } : {}), mirrorable: options.mirrorable ?? false,
-        ...(served.fixedBatch ? { fixedBatch: served.fixedBatch } : {}),
-      },
-      embeddingSize: served.embeddingSize,
-      metrics: {},
-      ...(served.quantization ? {
-        quantization: {
-          scheme: served.quantization.scheme, method: "weight-only int8, symmetric, per output channel (DequantizeLinear); the head stays fp32",
-          layers: {}, from: `${basename(onnxPath)} (imported)`, fp32Bytes: served.quantization.fp32Bytes,
-        },
-      } : {}),
-      training: { imported: true },
-      imported: {
-        from: basename(onnxPath),
-        sha256: sha256(new Uint8Array(readFileSync(onnxPath))),
-        graphInput: { name: graph.input_name, dtype: graph.dtype, shape: graph.shape, layout: served.layout, channelOrder: options.channelOrder ?? "rgb" },
-        graphOutput: { name: graph.output_name, kind: graph.output_kind },
-        adapter: served.adapter,
-        removed: served.removed,
-        preset: options.preset ?? "imagenet",
-      },
-      artifact: {
-        file: "model.onnx", format: "onnx", opset: graph.opset, bytes: bytes.byteLength, sha256: sha256(bytes),
-        inputName: served.inputName, outputs: { embedding: "embedding", logits: "logits" }, producer: "scripts/add-model.ts",
-      },
-      exportedAt: new Date().toISOString(),
-    };
-    const weights = new Uint8Array(readFileSync(join(staging, "head.f32")));
-    rmSync(join(staging, "head.f32"));
-    let exemplars: { perClass: number; embeddings: Float32Array } = { perClass: 0, embeddings: new Float32Array(0) };
+    let exemplars: { perClass: number; embeddings: Float32Array; source: string } = { perClass: 0, embeddings: new Float32Array(0), source: "none: added without --exemplars" };
     try {
-      if (options.exemplars) exemplars = await exemplarEmbeddings(options.exemplars, labels, session, manifest);
+      if (options.exemplars) {
+        const found = await exemplarEmbeddings(options.exemplars, labels, session, manifest);
+        exemplars = { ...found, source: `the first ${found.perClass} images of each label in ${basename(options.exemplars)}/` };
+      }
     } finally {
       await session.release();
     }
-    const head = new Uint8Array(weights.byteLength + exemplars.embeddings.byteLength);
-    head.set(weights);
-    head.set(new Uint8Array(exemplars.embeddings.buffer), weights.byteLength);
-    writeFileSync(join(staging, "head.bin"), head);
-    manifest.head = {
-      file: "head.bin", bytes: head.byteLength, sha256: sha256(head), classes: labels.length, embeddingSize: served.embeddingSize,
-      exemplarsPerClass: exemplars.perClass,
-      exemplars: exemplars.perClass ? `the first ${exemplars.perClass} images of each label in ${basename(options.exemplars!)}/` : "none: added without --exemplars",
-      layout: "float32 little-endian: weight [classes, embeddingSize], bias [classes], exemplar embeddings [classes * exemplarsPerClass, embeddingSize], class-major",
-    };
+    const head = await headFile(headWeights, labels.length, served.embeddingSize, exemplars);
+    writeFileSync(join(staging, "head.bin"), head.bytes);
+    manifest.head = head.section;
     writeFileSync(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
-    manifest.serving = servingSection(staging);
+    manifest.serving = await servingSection(staging);
     writeFileSync(join(staging, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
     const dir = join(modelsDir, options.id, String(version));
     mkdirSync(dirname(dir), { recursive: true });
@@ -266,6 +217,8 @@ export async function addModel(onnxPath: string, options: AddOptions): Promise<s
     throw error;
   }
 }
+
+const numbers = (text: string | undefined) => (text === undefined ? undefined : text.split(",").map(Number));
 
 if (import.meta.main) {
   const { values, positionals } = parseArgs({
@@ -291,7 +244,7 @@ if (import.meta.main) {
     if (positionals.length !== 1 || !values.id || !values.labels) throw new ModelRefusedError("usage: npm run models:add -- model.onnx --id <id> --labels <file> [options]; see scripts/README.md");
     const dir = await addModel(positionals[0]!, {
       id: values.id, labels: values.labels,
-      preset: oneOf("preset", values.preset, Object.keys(PRESETS) as (keyof typeof PRESETS)[]),
+      preset: oneOf("preset", values.preset, ["imagenet", "cifar10", "mnist"] as const),
       layout: oneOf("layout", values.layout, ["NCHW", "NHWC"] as const),
       channelOrder: oneOf("channel-order", values["channel-order"], ["rgb", "bgr"] as const),
       height: integer("height", values.height ?? values.size), width: integer("width", values.width ?? values.size),

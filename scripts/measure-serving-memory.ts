@@ -13,20 +13,10 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { MAX_RUN_BATCH, MODEL_MEMORY_BUDGET_BYTES } from "../workers/inference/memory-budget.ts";
+import { MODEL_MEMORY_BUDGET_BYTES, servingSection as servingFrom, type HeapMeasurement } from "../workers/inference/memory-budget.ts";
 import { SESSION_OPTIONS, findMemory } from "../workers/inference/wasm-heap.ts";
 
-interface Measurement {
-  batch: number;
-  artifactBytes: number;
-  heapAfterCreate: number;
-  heapAfterRun: number;
-}
-
-/** Bytes of the isolate at its peak: loading (artifact + heap) or running. */
-const peakBytes = (m: Measurement) => Math.max(m.artifactBytes + m.heapAfterCreate, m.heapAfterRun);
-
-async function measureInThisProcess(dir: string, batch: number): Promise<Measurement> {
+async function measureInThisProcess(dir: string, batch: number): Promise<HeapMeasurement> {
   let memory: WebAssembly.Memory | undefined;
   const instantiate = WebAssembly.instantiate.bind(WebAssembly) as (...args: unknown[]) => Promise<{ instance?: WebAssembly.Instance }>;
   (WebAssembly as unknown as { instantiate: unknown }).instantiate = async (source: unknown, imports?: WebAssembly.Imports) => {
@@ -46,37 +36,22 @@ async function measureInThisProcess(dir: string, batch: number): Promise<Measure
   return { batch, artifactBytes: bytes.byteLength, heapAfterCreate, heapAfterRun: memory!.buffer.byteLength };
 }
 
-function measure(dir: string, batch: number): Measurement {
+function measure(dir: string, batch: number): HeapMeasurement {
   const out = execFileSync(process.execPath, [import.meta.filename, "--child", dir, String(batch)], { encoding: "utf8" });
-  return JSON.parse(out.trim().split("\n").at(-1)!) as Measurement;
+  return JSON.parse(out.trim().split("\n").at(-1)!) as HeapMeasurement;
 }
 
 /**
- * The `serving` section for a model folder.
+ * The `serving` section for a model folder, each candidate batch measured in a fresh process.
  *
  * @example
- * servingSection("models/lenet/1"); // { runBatch: 8, memoryBytes: 7340032, servable: true, ... }
+ * await servingSection("models/lenet/1"); // { runBatch: 8, memoryBytes: 21911359, servable: true, ... }
  */
 export function servingSection(dir: string) {
-  let chosen: Measurement | undefined;
   // A graph whose batch dimension is fixed (an imported model's input.fixedBatch) runs only that batch.
   const { fixedBatch } = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")).input as { fixedBatch?: number };
-  for (let batch = fixedBatch ?? MAX_RUN_BATCH; batch >= 1; batch /= 2) {
-    chosen = measure(dir, batch);
-    if (peakBytes(chosen) <= MODEL_MEMORY_BUDGET_BYTES) break;
-  }
-  const m = chosen!;
-  const peak = peakBytes(m);
   const ortVersion = JSON.parse(readFileSync(resolve(import.meta.dirname, "../node_modules/onnxruntime-web/package.json"), "utf8")).version;
-  return {
-    runBatch: m.batch,
-    memoryBytes: peak,
-    heapBytes: m.heapAfterRun,
-    loadBytes: m.artifactBytes + m.heapAfterCreate,
-    budgetBytes: MODEL_MEMORY_BUDGET_BYTES,
-    servable: peak <= MODEL_MEMORY_BUDGET_BYTES,
-    measuredWith: `onnxruntime-web ${ortVersion} (WASM, 1 thread) in Node ${process.versions.node}`,
-  };
+  return servingFrom((batch) => measure(dir, batch), fixedBatch, `onnxruntime-web ${ortVersion} (WASM, 1 thread) in Node ${process.versions.node}`);
 }
 
 if (process.argv[2] === "--child") {
@@ -85,7 +60,7 @@ if (process.argv[2] === "--child") {
   for (const dir of process.argv.slice(2)) {
     const path = join(dir, "manifest.json");
     const manifest = JSON.parse(readFileSync(path, "utf8"));
-    manifest.serving = servingSection(dir);
+    manifest.serving = await servingSection(dir);
     writeFileSync(path, JSON.stringify(manifest, null, 2) + "\n");
     const { servable, memoryBytes, runBatch } = manifest.serving;
     console.log(`${manifest.id}: ${(memoryBytes / 2 ** 20).toFixed(1)} MiB at run batch ${runBatch}, ` +

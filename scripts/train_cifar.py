@@ -71,7 +71,7 @@ RECIPES = {
     # multiplier at the start, the fraction of steps where it peaks at 1, and at the end (linear between).
     "resnet-edge": dict(epochs=20, batch=1024, lr=1.5, momentum=0.85, wd=1.33e-3, bias_lr=64.0, schedule=(0.2, 0.23, 0.07), translate=2, cutout=0, lookahead=True, logit_scale=1 / 9, frozen_bn_scale=True, bn_momentum=0.4, options=dict(residual=False)),
     "vggish":      dict(epochs=32, batch=512, lr=0.2, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.1, 0.25, 0.0), translate=4, cutout=0, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1, options=dict(batch_norm=True)),
-    "resnet50":    dict(epochs=8, batch=256, lr=0.2, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.1, 0.2, 0.0), translate=4, cutout=0, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1, options=dict(first_stride=2)),
+    "resnet50":    dict(epochs=10, batch=256, lr=0.2, momentum=0.9, wd=5e-4, bias_lr=1.0, schedule=(0.1, 0.2, 0.0), translate=4, cutout=0, lookahead=False, logit_scale=1.0, frozen_bn_scale=False, bn_momentum=0.1, options=dict(first_stride=2)),
 }
 LABEL_SMOOTHING = 0.2
 LOOKAHEAD = dict(start_epoch=3, every=5, decay=0.95, power=3.0)  # EMA decay 0.95^5 ramped by (step/total)^3

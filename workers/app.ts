@@ -13,8 +13,9 @@ import { discardBody } from "./classify/request";
 import type { AppEnv, Env } from "./env";
 import { MODEL_MEMORY_BUDGET_BYTES } from "./inference/memory-budget";
 import { batchingStats, currentEngine, residentModels, runtimeWarmUp } from "./inference/onnx-session";
-import { modelIds } from "./models/catalog";
+import { builtInIds } from "./models/catalog";
 import { modelRoutes } from "./models/routes";
+import { registryRoutes } from "./registry/routes";
 import { observeRequests } from "./observability/access-log";
 import { openApiDocument } from "./openapi/document";
 import { PROMETHEUS_CONTENT_TYPE } from "./observability/prometheus";
@@ -29,7 +30,7 @@ app.use(observeRequests());
 app.get("/healthz", async (c) =>
   c.json({
     status: "ok",
-    models: modelIds(),
+    models: builtInIds(),
     defaultModel: c.env.DEFAULT_MODEL,
     auth: { classify: c.env.CLASSIFY_ACCESS === "public" ? "public" : "key", writeKeysConfigured: parseKeys(c.env.API_KEYS).length > 0 },
     engine: {
@@ -54,13 +55,15 @@ app.get("/metrics", requireAccess("classify"), (c) => c.body(renderMetrics(), 20
 app.get("/openapi.json", (c) => c.json(openApiDocument()));
 app.route("/", classifyRoutes);
 app.route("/", modelRoutes);
+app.route("/", registryRoutes);
 app.route("/", classifierRoutes);
 
 // Known paths with the wrong method get 405 and an Allow header rather than a bare 404.
 const ROUTE_METHODS: [RegExp, string[]][] = [
   [/^\/classify$/, ["POST"]],
   [/^\/v1\/models\/[^/]+\/classify$/, ["POST"]],
-  [/^\/v1\/models(\/[^/]+)?$/, ["GET"]],
+  [/^\/v1\/models$/, ["GET", "POST"]],
+  [/^\/v1\/models\/[^/]+$/, ["GET", "DELETE"]],
   [/^\/v1\/models\/[^/]+\/model\.onnx$/, ["GET"]],
   [/^\/healthz$/, ["GET"]],
   [/^\/metrics$/, ["GET"]],

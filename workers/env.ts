@@ -1,4 +1,5 @@
 import type { ClassifierObject } from "./classifiers/classifier-object";
+import type { ModelRegistry } from "./registry/registry-object";
 import type { ClassifierChange, Served } from "./observability/log-line";
 
 /** The Worker's bindings, as wrangler.toml declares them. */
@@ -9,6 +10,8 @@ export interface Env {
   MODELS: R2Bucket;
   /** One Durable Object (SQLite storage) per fine-tunable classifier, by id. */
   CLASSIFIERS: DurableObjectNamespace<ClassifierObject>;
+  /** The Durable Object recording models registered through POST /v1/models (one for the deployment); hosts without one serve built-in models only. */
+  MODEL_REGISTRY?: DurableObjectNamespace<ModelRegistry>;
   /** "public" or "key": whether classify and read routes need an API key (workers/auth); any other value counts as "key". */
   CLASSIFY_ACCESS: string;
   /** "off" runs every request on its own; anything else batches concurrent requests per models/<id>/config.json. */
@@ -39,7 +42,7 @@ export type AppEnv = { Bindings: Env; Variables: RequestVariables };
  * loads) even when its own client goes away: workerd cancels a request's pending work then.
  */
 export interface ServingContext {
-  env: Pick<Env, "MODELS" | "DYNAMIC_BATCHING">;
+  env: Pick<Env, "MODELS" | "DYNAMIC_BATCHING" | "MODEL_REGISTRY">;
   waitUntil(promise: Promise<unknown>): void;
 }
 

@@ -1,7 +1,7 @@
 /**
  * cnn-edge: CNN image classifiers served from a Cloudflare Worker with onnxruntime-web (WASM
  * SIMD: workerd has no WebGPU). The Worker's entry point: the API (app.ts) on the workerd
- * engine, and the Durable Object class behind fine-tunable classifiers. The playground page at
+ * engine, and the Durable Object classes behind fine-tunable classifiers and registered models. The playground page at
  * `/` is a static asset (wrangler.toml, [assets]).
  */
 import { handleRequest } from "./app";
@@ -18,3 +18,4 @@ void warmUpRuntime(smallestBundledModel()!);
 
 export default { fetch: handleRequest } satisfies ExportedHandler<Env>;
 export { ClassifierObject } from "./classifiers/classifier-object";
+export { ModelRegistry } from "./registry/registry-object";

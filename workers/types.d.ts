@@ -23,3 +23,9 @@ declare module "*.bin" {
   const bytes: ArrayBuffer;
   export default bytes;
 }
+
+/** onnxruntime-web's Emscripten module factory (its WASM build's JavaScript half): each call starts a runtime of its own. */
+declare module "onnxruntime-web/ort-wasm-simd-threaded.mjs" {
+  const factory: (moduleArg: Record<string, unknown>) => Promise<unknown>;
+  export default factory;
+}

@@ -3,8 +3,9 @@
  * no file watcher, no static assets (on Cloudflare they are served before the Worker). Its
  * Durable Objects are SQLite files in `durableObjectsDir` (default `stateDir`; wrangler dev's
  * .wrangler/state/v3/do holds the same files, under the same namespace keys), its MODELS bucket a
- * read-only stand-in over the repository's models/ folder (r2-folder.js), whose keys are the
- * paths `npm start` uploads to local R2; its vars wrangler.toml's. What `npm run serve` runs and
+ * stand-in over the repository's models/ folder (r2-folder.js), whose keys are the paths `npm
+ * start` uploads to local R2, with what the Worker writes (registered models) in
+ * `durableObjectsDir`/r2; its vars wrangler.toml's. What `npm run serve` runs and
  * `npm run soak` measures by default: only this Worker and workerd are in the process it watches.
  */
 import { spawn } from "node:child_process";
@@ -58,6 +59,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .worker),
     (name = "models", disk = (path = ${text(ROOT)}, writable = false)),
     (name = "state", disk = (path = ${text(durableObjectsDir)}, writable = true)),
+    (name = "uploads", disk = (path = ${text(join(durableObjectsDir, "r2"))}, writable = true)),
   ],
   sockets = [(name = "http", address = ${text(`127.0.0.1:${port}`)}, http = (), service = "main")],
   extensions = [(modules = [(name = "cnn-edge:r2-folder", internal = true, esModule = embed "bundle/r2-folder.js")])],
@@ -67,7 +69,7 @@ const worker :Workerd.Worker = (
   compatibilityDate = ${text(config.compatibility_date!)},
   compatibilityFlags = [${(config.compatibility_flags ?? []).map(text).join(", ")}],
   bindings = [
-    ${[...vars, `(name = "MODELS", wrapped = (moduleName = "cnn-edge:r2-folder", innerBindings = [(name = "files", service = "models")]))`, ...objects.map((b: { name: string; class_name: string }) => `(name = ${text(b.name)}, durableObjectNamespace = ${text(b.class_name)})`)].join(",\n    ")}
+    ${[...vars, `(name = "MODELS", wrapped = (moduleName = "cnn-edge:r2-folder", innerBindings = [(name = "files", service = "models"), (name = "uploads", service = "uploads")]))`, ...objects.map((b: { name: string; class_name: string }) => `(name = ${text(b.name)}, durableObjectNamespace = ${text(b.class_name)})`)].join(",\n    ")}
   ],
   durableObjectNamespaces = [${objects.map((b: { class_name: string }) => `(className = ${text(b.class_name)}, uniqueKey = ${text(`${config.name}-${b.class_name}`)}, enableSql = true)`).join(", ")}],
   durableObjectStorage = (localDisk = "state"),
@@ -100,7 +102,7 @@ export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = sta
   for (const file of files) copyFileSync(join(dir, file), join(bundle, file));
   copyFileSync(join(import.meta.dirname, "r2-folder.js"), join(bundle, "r2-folder.js"));
   const configPath = join(stateDir, "worker.capnp");
-  mkdirSync(durableObjectsDir, { recursive: true });
+  mkdirSync(join(durableObjectsDir, "r2"), { recursive: true });
   writeFileSync(configPath, workerdConfig(files, listen, durableObjectsDir, secrets));
   const inspector = inspectorPort === undefined ? [] : [`--inspector-addr=127.0.0.1:${inspectorPort}`];
   return spawnWorkerd(configPath, listen, requestLog === "print" ? "inherit" : "ignore", "/healthz", inspector);

@@ -6,8 +6,11 @@
  */
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { Ajv2020 } from "ajv/dist/2020.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { digit, encodeGray, mnistTest, type EncodedImage } from "../support/mnist";
+import { ROOT } from "../support/paths";
 import { TEST_API_KEY, startWorker, type RunningWorker } from "../support/worker";
 
 type Document = { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>>; components: object };
@@ -54,6 +57,13 @@ const examples = (labels: string[]) => {
 
 it("real answers of every route, success and refusal, match the document", async () => {
   const id = `contract-${process.pid}`;
+  // LeNet's own graph, registered as a user's model would be (its class scores are its 'logits' output).
+  const registration = (bytes: Uint8Array<ArrayBuffer>) => {
+    const form = new FormData();
+    form.append("model", new Blob([bytes]), "lenet.onnx");
+    for (const [name, value] of Object.entries({ id: `${id}-model`, labels: "0\n1\n2\n3\n4\n5\n6\n7\n8\n9", preset: "mnist", output: "logits" })) form.append(name, value);
+    return { method: "POST", headers: auth, body: form };
+  };
   // [documented path, method, request path, init, expected status]
   const calls: [string, string, string, RequestInit, number][] = [
     ["/classify", "post", "/classify?top_k=2", image(), 200],
@@ -65,6 +75,11 @@ it("real answers of every route, success and refusal, match the document", async
     ["/v1/models/{id}", "get", "/v1/models/resnet-edge", {}, 200],
     ["/v1/models/{id}", "get", "/v1/models/no-such-model", {}, 404],
     ["/v1/models/{id}/model.onnx", "get", "/v1/models/lenet/model.onnx", {}, 200],
+    ["/v1/models", "post", "/v1/models", registration(new Uint8Array(readFileSync(join(ROOT, "models", "lenet", "1", "model.onnx")))), 201],
+    ["/v1/models", "post", "/v1/models", registration(new TextEncoder().encode("not a model")), 422],
+    ["/v1/models/{id}", "get", `/v1/models/${id}-model?version=1`, {}, 200],
+    ["/v1/models/{id}", "delete", `/v1/models/${id}-model`, { method: "DELETE", headers: auth }, 200],
+    ["/v1/models/{id}", "delete", "/v1/models/lenet", { method: "DELETE", headers: auth }, 403],
     ["/v1/classifiers", "post", "/v1/classifiers", jsonBody({ id, backbone: "lenet" }), 201],
     ["/v1/classifiers", "post", "/v1/classifiers", jsonBody({ id, backbone: "lenet" }), 409],
     ["/v1/classifiers", "post", "/v1/classifiers", jsonBody({ id: "Bad Id", backbone: "lenet" }), 400],

@@ -23,7 +23,7 @@ import { classifyOptions, optionsFor, providerPreference } from "../classify/opt
 import { readBodyLimited, readImages } from "../classify/request";
 import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
-import { findModel, getServableModel } from "../models/catalog";
+import { findModel, getModel, getServableModel } from "../models/catalog";
 import { recordClassifierChange, recordServed } from "../observability/access-log";
 import type { ServedModel } from "../models/manifest";
 import { CreateClassifierBody, RollbackBody, VersionQuery, parseRequest } from "../openapi/schemas";
@@ -70,11 +70,16 @@ function modelClassifier(model: ServedModel): ClassifierInfo & { readOnly: true 
   };
 }
 
-/** The backbone a classifier was made on, provided the same version is still served. */
-function backboneOf(id: string, backbone: { id: string; version: number }): ServedModel {
-  const model = getServableModel(backbone.id);
-  if (model.manifest.version !== backbone.version) throw new BackboneChangedError(id, backbone.id, backbone.version, model.manifest.version);
-  return model;
+/**
+ * The backbone a classifier was made on, at the version it was made on: a registered model
+ * keeps serving its earlier versions; a built-in one serves only the version deployed.
+ */
+async function backboneOf(env: AppEnv["Bindings"], id: string, backbone: { id: string; version: number }): Promise<ServedModel> {
+  if (!(await findModel(env, backbone.id, backbone.version))) {
+    const served = await getModel(env, backbone.id);
+    throw new BackboneChangedError(id, backbone.id, backbone.version, served.manifest.version);
+  }
+  return getServableModel(env, backbone.id, backbone.version);
 }
 
 /**
@@ -85,13 +90,13 @@ function backboneOf(id: string, backbone: { id: string; version: number }): Serv
  * const { model, classifier } = await resolveClassifier(env, "pets", undefined);
  */
 export async function resolveClassifier(env: AppEnv["Bindings"], id: string, version: number | undefined): Promise<{ model: ServedModel; classifier?: ClassifierHead }> {
-  const model = findModel(id);
+  const model = await findModel(env, id);
   if (model) {
-    if (version !== undefined && version !== model.manifest.version) throw new UnknownVersionError(id, version, model.manifest.version);
-    return { model: getServableModel(id) };
+    if (version !== undefined && !(await findModel(env, id, version))) throw new UnknownVersionError(id, version, model.manifest.version);
+    return { model: await getServableModel(env, id, version) };
   }
   const found = await call<HeadVersion>(id, classifierObject(env, id).head(version));
-  return { model: backboneOf(id, found.backbone), classifier: { id, version: found.version, head: found.head } };
+  return { model: await backboneOf(env, id, found.backbone), classifier: { id, version: found.version, head: found.head } };
 }
 
 /**
@@ -113,14 +118,15 @@ async function readJsonBody(c: Ctx, limit: number, shape: string): Promise<Recor
 async function createClassifier(c: Ctx) {
   const body = await readJsonBody(c, 64 * 1024, '{"id": ..., "backbone": ..., "init": "empty" | "pretrained"}');
   const { id, backbone, init } = parseRequest(CreateClassifierBody, body);
-  if (findModel(id)) throw new ClassifierExistsError(id);
-  const model = getServableModel(backbone);
+  if (await findModel(c.env, id)) throw new ClassifierExistsError(id);
+  const model = await getServableModel(c.env, backbone);
   const { manifest } = model;
   const empty: Head = { labels: [], embeddingSize: manifest.embeddingSize, weight: new Float32Array(0), bias: new Float32Array(0) };
   let spec = { id, backbone: { id: manifest.id, version: manifest.version }, init, head: empty } as Parameters<ReturnType<typeof classifierObject>["create"]>[0];
   if (init === "pretrained") {
-    const bytes = await loadFile(manifest.id, model.head!, manifest.head!.sha256, c.env.MODELS);
-    const { head, exemplars, exemplarLabels } = parseHeadFile(bytes, manifest.labels, manifest.head!);
+    if (!model.head || !manifest.head) throw new InvalidParameterError("init", `Model '${manifest.id}' has no head file to copy; use init "empty".`);
+    const bytes = await loadFile(manifest.id, model.head, manifest.head.sha256, c.env.MODELS);
+    const { head, exemplars, exemplarLabels } = parseHeadFile(bytes, manifest.labels, manifest.head);
     spec = { ...spec, head, exemplars: { embeddings: exemplars, labels: exemplarLabels } };
   }
   const info = await call<ClassifierInfo>(id, classifierObject(c.env, id).create(spec));
@@ -134,10 +140,10 @@ async function finetune(c: Ctx, queryId: string | undefined) {
   const taught = await readLabelledImages(c.req.raw);
   const id = queryId ?? taught.classifier;
   if (!id) throw new InvalidParameterError("classifier", "Name the classifier: ?classifier=<id>, or a 'classifier' field in the body.");
-  if (findModel(id)) throw new ReadOnlyClassifierError(id);
+  if (await findModel(c.env, id)) throw new ReadOnlyClassifierError(id);
   const object = classifierObject(c.env, id);
   const info = await call<ClassifierInfo>(id, object.describe());
-  const model = backboneOf(id, info.backbone);
+  const model = await backboneOf(c.env, id, info.backbone);
   // Examples are embedded as a classify request that leaves flip_average to the model embeds its images.
   const run = { provider: providerPreference(c.req.query("provider"), c.env.EXECUTION_PROVIDER), flipAverage: flipAverageFor(model, undefined) };
   const { outputs, timing } = await runModel(model, taught.images, ["embedding"], run, servingContext(c));
@@ -158,14 +164,14 @@ async function finetune(c: Ctx, queryId: string | undefined) {
 
 async function describeClassifier(c: Ctx) {
   const id = c.req.param("id")!;
-  const model = findModel(id);
+  const model = await findModel(c.env, id);
   if (model) return c.json(modelClassifier(model));
   return c.json(await call<ClassifierInfo>(id, classifierObject(c.env, id).describe()));
 }
 
 async function listVersions(c: Ctx) {
   const id = c.req.param("id")!;
-  const model = findModel(id);
+  const model = await findModel(c.env, id);
   if (model) {
     const { version, labels, createdAt } = modelClassifier(model);
     return c.json({ classifier: id, versions: [{ version, parent: null, kind: "create", createdAt, labels, examples: 0 }] });
@@ -175,13 +181,13 @@ async function listVersions(c: Ctx) {
 
 async function deleteClassifier(c: Ctx) {
   const id = c.req.param("id")!;
-  if (findModel(id)) throw new ReadOnlyClassifierError(id);
+  if (await findModel(c.env, id)) throw new ReadOnlyClassifierError(id);
   return c.json({ deleted: await call<ClassifierInfo>(id, classifierObject(c.env, id).remove()) });
 }
 
 async function rollback(c: Ctx) {
   const id = c.req.param("id")!;
-  if (findModel(id)) throw new ReadOnlyClassifierError(id);
+  if (await findModel(c.env, id)) throw new ReadOnlyClassifierError(id);
   const body = await readJsonBody(c, 4096, '{"version": N}');
   const version = Number(parseRequest(RollbackBody, body).version);
   const made = await call<VersionInfo>(id, classifierObject(c.env, id).rollback(version));

@@ -1,11 +1,11 @@
 /**
- * POST /classify (the default model, ?model=, or ?classifier= with an optional ?version=) and
- * POST /v1/models/{id}/classify. Public unless CLASSIFY_ACCESS is "key" (workers/auth).
+ * POST /classify (the default model, ?model=, or ?classifier=; ?version= pins a version of either)
+ * and POST /v1/models/{id}/classify (?version= too). Public unless CLASSIFY_ACCESS is "key" (workers/auth).
  */
 import { Hono, type Context } from "hono";
 import { requireAccess } from "../auth/require-access";
 import { servingContext, type AppEnv } from "../env";
-import { classifyWithClassifier } from "../classifiers/routes";
+import { classifyWithClassifier, parseVersion } from "../classifiers/routes";
 import { getServableModel } from "../models/catalog";
 import { recordServed } from "../observability/access-log";
 import { classify } from "./classify";
@@ -13,7 +13,7 @@ import { classifyOptions, optionsFor } from "./options";
 import { readImages } from "./request";
 
 async function classifyWith(c: Context<AppEnv>, modelId: string): Promise<Response> {
-  const model = getServableModel(modelId);
+  const model = await getServableModel(c.env, modelId, parseVersion(c.req.query("version")));
   const options = optionsFor(model, classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER));
   const answer = await classify(model, readImages(c.req.raw), options, servingContext(c));
   recordServed(c, answer);

@@ -41,6 +41,8 @@ export interface EngineHost {
   gpu?: GPU;
   /** Bytes of ORT's WASM heap, where the host can see it. */
   heapBytes?: () => number;
+  /** ORT's WASM build precompiled, where the host can start runtimes of its own beside the serving one (workers/registry/fresh-runtime.ts). */
+  runtimeModule?: WebAssembly.Module;
 }
 
 /** Whether WebGPU can run models here, and if not, why not. */
@@ -72,6 +74,16 @@ export class InferenceEngine {
   /** Bytes of ORT's WASM heap (0 where the host cannot see it, or before the first session). */
   heapBytes(): number {
     return this.host.heapBytes?.() ?? 0;
+  }
+
+  /** onnxruntime-web's version, as the runtime reports it. */
+  get runtimeVersion(): string {
+    return this.host.ort.env.versions?.web ?? "unknown";
+  }
+
+  /** ORT's WASM module for a runtime of its own, where the host has one to give. */
+  get runtimeModule(): WebAssembly.Module | undefined {
+    return this.host.runtimeModule;
   }
 
   /** WebGPU's status once the adapter has been asked for (immediately, where there is no navigator.gpu). */

@@ -48,4 +48,5 @@ export const workerdEngine = new InferenceEngine({
   gpu: (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu,
   // Linear memory only grows, so this is the high-water mark of every model and run so far.
   heapBytes: () => ortMemory?.buffer.byteLength ?? 0,
+  runtimeModule: ortWasm,
 });

@@ -1,43 +1,50 @@
 /**
- * GET /v1/models (a summary of each, with the batching it is served with and whether a request
- * averages in the mirror image by default), GET /v1/models/{id}
- * (its manifest) and GET /v1/models/{id}/model.onnx (its artifact, for clients that run the
- * model themselves, such as the playground page on WebGPU).
+ * GET /v1/models (a summary of each, built-in and registered, with the batching it is served
+ * with and whether a request averages in the mirror image by default), GET /v1/models/{id}
+ * (its manifest; ?version= for a registered model's earlier one) and GET
+ * /v1/models/{id}/model.onnx (its artifact, for clients that run the model themselves, such as
+ * the playground page on WebGPU).
  */
 import { Hono } from "hono";
 import { requireAccess } from "../auth/require-access";
-import type { AppEnv } from "../env";
+import type { AppEnv, Env } from "../env";
 import { batchingPolicy } from "../inference/dynamic-batcher";
 import { flipAverageFor } from "../classify/flip-average";
+import { parseVersion } from "../classifiers/routes";
 import { artifactBody } from "./artifacts";
-import { getModel, getServableModel, listModels } from "./catalog";
+import { findBuiltIn, getModel, getServableModel, listModels } from "./catalog";
+import type { ServedModel } from "./manifest";
+
+/**
+ * What GET /v1/models says of a model.
+ *
+ * @example
+ * modelSummary(await getModel(env, "lenet"), env); // { id: "lenet", version: 1, source: "built-in", ... }
+ */
+export function modelSummary(model: ServedModel, env: Pick<Env, "DYNAMIC_BATCHING">) {
+  const { manifest, config } = model;
+  return {
+    id: manifest.id,
+    version: manifest.version,
+    name: manifest.name,
+    source: findBuiltIn(manifest.id) ? "built-in" : "registered",
+    dataset: manifest.dataset,
+    labels: manifest.labels.length,
+    input: { channels: manifest.input.channels, height: manifest.input.height, width: manifest.input.width },
+    metrics: manifest.metrics,
+    bytes: manifest.artifact.bytes,
+    servable: manifest.serving.servable,
+    memoryBytes: manifest.serving.memoryBytes,
+    batching: batchingPolicy(config?.dynamicBatching, env.DYNAMIC_BATCHING),
+    flipAverage: flipAverageFor(model, undefined),
+  };
+}
 
 export const modelRoutes = new Hono<AppEnv>()
-  .get("/v1/models", (c) =>
-    c.json({
-      default: c.env.DEFAULT_MODEL,
-      models: listModels().map((model) => {
-        const { manifest, config } = model;
-        return {
-          id: manifest.id,
-          version: manifest.version,
-          name: manifest.name,
-          dataset: manifest.dataset,
-          labels: manifest.labels.length,
-          input: { channels: manifest.input.channels, height: manifest.input.height, width: manifest.input.width },
-          metrics: manifest.metrics,
-          bytes: manifest.artifact.bytes,
-          servable: manifest.serving.servable,
-          memoryBytes: manifest.serving.memoryBytes,
-          batching: batchingPolicy(config?.dynamicBatching, c.env.DYNAMIC_BATCHING),
-          flipAverage: flipAverageFor(model, undefined),
-        };
-      }),
-    }),
-  )
-  .get("/v1/models/:id", (c) => c.json(getModel(c.req.param("id")).manifest))
+  .get("/v1/models", async (c) => c.json({ default: c.env.DEFAULT_MODEL, models: (await listModels(c.env)).map((model) => modelSummary(model, c.env)) }))
+  .get("/v1/models/:id", async (c) => c.json((await getModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")))).manifest))
   .get("/v1/models/:id/model.onnx", requireAccess("classify"), async (c) => {
-    const model = getServableModel(c.req.param("id"));
+    const model = await getServableModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")));
     // The sha256 names the bytes exactly; a client that has them revalidates for free.
     const etag = `"${model.manifest.artifact.sha256}"`;
     const headers = { etag, "cache-control": "no-cache", "x-model-version": String(model.manifest.version) };

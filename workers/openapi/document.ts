@@ -6,6 +6,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { CLASSIFY_LIMITS } from "../classify/limits";
 import { FINETUNE_LIMITS } from "../classifiers/limits";
+import { REGISTRATION_LIMITS } from "../registry/registration";
 import {
   ClassifierInfo,
   ClassifyAnswer,
@@ -15,8 +16,10 @@ import {
   FinetuneAnswer,
   Health,
   Manifest,
+  ModelDeletedAnswer,
   ModelList,
   Problem,
+  RegisteredModel,
   RollbackAnswer,
   RollbackBody,
   VersionList,
@@ -34,15 +37,15 @@ registry.registerComponent("securitySchemes", "apiKey", {
 const PROBLEM_STATUS: Record<number, string> = {
   400: "Bad input: invalid-request, invalid-parameter, incomplete-body.",
   401: "authentication-required (no key) or invalid-api-key.",
-  403: "insufficient-scope (a classify-only key on a write route) or classifier-read-only.",
-  404: "unknown-model, unknown-classifier, unknown-version or not-found.",
+  403: "insufficient-scope (a classify-only key on a write route), classifier-read-only or model-built-in.",
+  404: "unknown-model, unknown-model-version, unknown-classifier, unknown-version or not-found.",
   405: "method-not-allowed (with an Allow header).",
-  409: "classifier-exists, classifier-empty or backbone-changed.",
+  409: "classifier-exists, classifier-empty, backbone-changed or model-id-taken.",
   413: "payload-too-large (bytes, parts or examples over a limit) or image-too-large (pixels, judged from the header).",
   415: "unsupported-media-type: another Content-Type, or bytes that are not PNG, JPEG or WebP.",
-  422: "image-decode-failed, model-not-servable, provider-unavailable or too-many-classes.",
+  422: "image-decode-failed, model-not-servable, model-refused (an upload the Worker cannot serve, with why), provider-unavailable or too-many-classes.",
   500: "internal-error: an unexpected fault, still a problem body.",
-  503: "auth-not-configured, model-unavailable, model-evicted or batch-abandoned (Retry-After).",
+  503: "auth-not-configured, model-unavailable, model-evicted, batch-abandoned or registration-busy (Retry-After).",
 };
 
 /** Problem answers for these statuses, each listing its problem types. */
@@ -82,6 +85,27 @@ const examples = {
   },
 };
 
+const registration = {
+  description: `The ONNX file (part model, at most ${REGISTRATION_LIMITS.maxModelBytes} bytes; the whole body at most ${REGISTRATION_LIMITS.maxRequestBytes}) and the settings \`npm run models:add\` takes, as text fields: id and labels (one per line or a JSON array, at most ${REGISTRATION_LIMITS.maxLabels}) are required; the rest are read from the graph or the preset unless given.`,
+  required: true,
+  content: {
+    "multipart/form-data": {
+      schema: z.object({
+        model: z.string().openapi({ format: "binary" }),
+        id: z.string().openapi({ example: "pets" }),
+        labels: z.string().openapi({ description: "One label per line, or a JSON array; a text field or a file." }),
+        preset: z.enum(["imagenet", "cifar10", "mnist"]).optional(),
+        layout: z.enum(["NCHW", "NHWC"]).optional(),
+        channel_order: z.enum(["rgb", "bgr"]).optional(),
+        size: z.string().optional(), height: z.string().optional(), width: z.string().optional(),
+        mean: z.string().optional().openapi({ example: "0.485,0.456,0.406" }), std: z.string().optional(), scale: z.string().optional(),
+        resize: z.enum(["shorter-side", "center-crop", "stretch"]).optional(), shorter_side: z.string().optional(),
+        mirrorable: z.enum(["true", "false"]).optional(), output: z.string().optional(), name: z.string().optional(), dataset: z.string().optional(),
+      }),
+    },
+  },
+};
+
 const classifyExample = { model: { id: "lenet", version: 1 }, results: [{ image: "body", format: "png", width: 28, height: 28, predictions: [{ label: "7", index: 7, probability: 0.9999 }] }], timing: { provider: "wasm", decodeMs: 0, queueMs: 0, inferenceMs: 1, batch: { images: 1, requests: 1 }, flipAverage: false, coldStart: false } };
 const classifierExample = { id: "shapes", backbone: { id: "lenet", version: 1 }, init: "empty", createdAt: "2026-12-02T10:00:00.000Z", embeddingSize: 500, version: 1, labels: [], examples: 0, baseExemplars: 0 };
 const finetuneExample = { classifier: { id: "shapes", version: 2 }, labels: ["seven", "two"], metrics: { loss: 0.0001, accuracy: 1, accuracyBefore: 0, newClasses: ["seven", "two"], replayed: 0, steps: 60, taught: 2, examples: 2, classes: 2, updateMs: 10 }, timing: { ...classifyExample.timing, batch: { images: 2, requests: 1 }, embedMs: 1, updateMs: 7, totalMs: 23 } };
@@ -95,7 +119,7 @@ const paths: RouteConfig[] = [
   },
   {
     method: "post", path: "/v1/models/{id}/classify", tags: ["classify"], security: withKey, summary: "Classify with model id",
-    request: { params: idParam("A served model's id."), query: ClassifyQuery.omit({ model: true, classifier: true, version: true }), body: images },
+    request: { params: idParam("A served model's id."), query: ClassifyQuery.omit({ model: true, classifier: true }), body: images },
     responses: { 200: { description: "Predictions per image, with timings.", content: json(ClassifyAnswer, classifyExample) }, ...problems(400, 401, 404, 413, 415, 422, 503) },
   },
   {
@@ -103,9 +127,22 @@ const paths: RouteConfig[] = [
     responses: { 200: { description: "The catalog.", content: json(ModelList) }, ...problems() },
   },
   {
+    method: "post", path: "/v1/models", tags: ["models"], security: withKey, summary: "Register an ONNX classifier: served everywhere within seconds, no redeploy",
+    request: { body: registration },
+    responses: {
+      201: { description: "The new version, validated in the Worker (Location: its URL).", content: json(RegisteredModel) },
+      ...problems(400, 401, 403, 409, 413, 415, 422, 503),
+    },
+  },
+  {
     method: "get", path: "/v1/models/{id}", tags: ["models"], summary: "A model's manifest",
-    request: { params: idParam("A listed model's id.") },
-    responses: { 200: { description: "Its manifest.json.", content: json(Manifest) }, ...problems(404) },
+    request: { params: idParam("A listed model's id."), query: z.object({ version: ClassifyQuery.shape.version }) },
+    responses: { 200: { description: "Its manifest.json.", content: json(Manifest) }, ...problems(400, 404) },
+  },
+  {
+    method: "delete", path: "/v1/models/{id}", tags: ["models"], security: withKey, summary: "Delete a registered model, every version",
+    request: { params: idParam("A registered model's id.") },
+    responses: { 200: { description: "The versions deleted.", content: json(ModelDeletedAnswer) }, ...problems(401, 403, 404, 503) },
   },
   {
     method: "get", path: "/v1/models/{id}/model.onnx", tags: ["models"], security: withKey, summary: "A model's ONNX file, its sha256 as the ETag",

@@ -24,7 +24,7 @@ const INCLUDABLE = ["logits", "embedding"] as const;
 export const ClassifyQuery = z.object({
   model: z.string().optional().openapi({ description: "POST /classify only: the model to use instead of the deployment's DEFAULT_MODEL.", example: "resnet-edge" }),
   classifier: z.string().optional().openapi({ description: "POST /classify only: classify with this classifier's head instead of a model's own.", example: "shapes" }),
-  version: positiveInteger("version").optional().openapi({ description: "With `classifier`: that classifier version instead of the latest.", example: "2" }),
+  version: positiveInteger("version").optional().openapi({ description: "That version of the classifier, or of the model (a registered model keeps its earlier versions), instead of the latest.", example: "2" }),
   top_k: positiveInteger("top_k").optional().openapi({ description: "Predictions per image, most probable first (default 5; above the number of labels returns them all).", example: "3" }),
   include: z
     .string()
@@ -43,7 +43,7 @@ export const ClassifyQuery = z.object({
     .openapi({ description: "Execution provider (default: the deployment's EXECUTION_PROVIDER). The Worker has WASM only; webgpu answers 422 there.", example: "auto" }),
 });
 
-/** ?version= of the classifier routes. */
+/** ?version= of the classifier and model routes. */
 export const VersionQuery = z.object({ version: ClassifyQuery.shape.version });
 
 /** The body of POST /v1/classifiers. */
@@ -142,6 +142,7 @@ export const ModelList = z
           id: z.string(),
           version: z.number().int(),
           name: z.string(),
+          source: z.enum(["built-in", "registered"]).openapi({ description: "built-in: deployed from models/; registered: through POST /v1/models." }),
           dataset: z.string(),
           labels: z.number().int(),
           input: z.object({ channels: z.number().int(), height: z.number().int(), width: z.number().int() }),
@@ -203,6 +204,13 @@ export const RollbackAnswer = z
   .openapi("RollbackAnswer");
 
 export const DeletedAnswer = z.object({ deleted: ClassifierInfo }).openapi("Deleted");
+
+/** POST /v1/models: the new version's summary (as GET /v1/models lists it) and its manifest. */
+export const RegisteredModel = ModelList.shape.models.element
+  .extend({ registeredAt: z.string(), manifest: Manifest })
+  .openapi("RegisteredModel");
+
+export const ModelDeletedAnswer = z.object({ deleted: z.object({ id: z.string(), versions: z.array(z.number().int()) }) }).openapi("ModelDeleted");
 
 export const Health = z
   .object({ status: z.literal("ok"), models: z.array(z.string()), defaultModel: z.string(), auth: z.record(z.string(), z.unknown()), engine: z.record(z.string(), z.unknown()), memory: z.record(z.string(), z.unknown()), batching: z.record(z.string(), z.unknown()) })

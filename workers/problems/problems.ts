@@ -105,6 +105,41 @@ export class UnknownModelError extends ProblemError {
   }
 }
 
+export class UnknownModelVersionError extends ProblemError {
+  constructor(id: string, version: number, versions: readonly number[]) {
+    super(404, "unknown-model-version", "Unknown model version", `Model '${id}' has no version ${version}; it has ${versions.join(", ")}.`, { model: id, version, versions });
+  }
+}
+
+/** An uploaded model the Worker cannot serve (not ONNX, truncated, an operator or a shape the runtime lacks, over the memory budget). */
+export class ModelRefusedError extends ProblemError {
+  constructor(detail: string, extensions: Record<string, unknown> = {}) {
+    super(422, "model-refused", "Model cannot be served", detail, extensions);
+  }
+}
+
+/** An id a registration may not take: a built-in model's, or an existing classifier's. */
+export class ModelIdTakenError extends ProblemError {
+  constructor(id: string, by: "built-in model" | "classifier") {
+    super(409, "model-id-taken", "Model id taken", `'${id}' is already a ${by}'s id; register the model under another.`, { model: id });
+  }
+}
+
+/** Built-in models change with a deployment, not through the API. */
+export class BuiltInModelError extends ProblemError {
+  constructor(id: string) {
+    super(403, "model-built-in", "Model is built in", `'${id}' is built into this deployment (models/${id}/); only models registered through POST /v1/models can be deleted.`, { model: id });
+  }
+}
+
+/** Another upload is being validated in this isolate: each needs a runtime of its own, and an isolate has memory for one. */
+export class RegistrationBusyError extends ProblemError {
+  constructor(retryAfterSeconds: number) {
+    super(503, "registration-busy", "Another registration is in progress", `This isolate is validating another model; retry in ${retryAfterSeconds} s.`);
+    this.headers = { "retry-after": String(retryAfterSeconds) };
+  }
+}
+
 /** The server cannot load a model it lists: a deployment fault, not the client's. */
 export class ModelUnavailableError extends ProblemError {
   constructor(id: string, detail: string) {
