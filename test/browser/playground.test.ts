@@ -6,7 +6,7 @@
  */
 import { discoverModels } from "../../scripts/model-repository.ts";
 import { computesInIntegers } from "../support/onnx";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
@@ -29,6 +29,12 @@ const maxDifference = (a: number[], b: number[]) => Math.max(...a.map((value, i)
 
 beforeAll(async () => {
   worker = await startWorker();
+  // A model registered through the API before the page loads: it is listed with the built-in ones.
+  const form = new FormData();
+  form.append("model", new Blob([new Uint8Array(readFileSync(join(ROOT, "models", "lenet", "1", "model.onnx")))]), "digits.onnx");
+  for (const [name, value] of Object.entries({ id: "my-digits", labels: [...Array(10).keys()].join("\n"), preset: "mnist", output: "logits" })) form.append(name, value);
+  const registered = await worker.fetch("/v1/models", { method: "POST", body: form });
+  expect(registered.status, await registered.clone().text()).toBe(201);
   browser = await launchChromium();
   page = await openPlayground(browser, worker.url);
 });
@@ -64,7 +70,9 @@ describe("the playground at /", () => {
     const catalogue = (await (await fetch(new URL("/v1/models", worker.url), { headers: { authorization: `Bearer ${TEST_API_KEY}` } })).json()) as { models: { id: string; servable: boolean }[] };
     const servable = catalogue.models.filter((model) => model.servable).map((model) => model.id);
     expect(servable).toContain("lenet");
+    expect(servable).toContain("my-digits");
     expect(listed).toEqual(servable);
+    expect(await page.textContent('#model option[value="my-digits"]')).toMatch(/registered v1/);
   });
 
   it.each([
@@ -145,7 +153,7 @@ describe("the engine in the page: WebGPU against WASM", () => {
     const digitBytes = [...(await digitPng(1))];
     const photoBytes = [...(await cifarPng(5))];
     for (const id of ids) {
-      const bytes = id === "lenet" ? digitBytes : photoBytes;
+      const bytes = id === "lenet" || id === "my-digits" ? digitBytes : photoBytes;
       const [gpu, wasm, auto] = await page.evaluate(
         async ({ id, bytes }) => {
           const image = new Blob([new Uint8Array(bytes)], { type: "image/png" });

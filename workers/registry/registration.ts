@@ -17,6 +17,7 @@ import {
   InvalidParameterError,
   ModelIdTakenError,
   ModelRefusedError,
+  PayloadTooLargeError,
   RegistrationBusyError,
   UnsupportedMediaTypeError,
 } from "../problems/problems";
@@ -93,8 +94,8 @@ export async function readRegistration(request: Request): Promise<{ bytes: Uint8
   const model = form.get("model");
   if (model === null || typeof model === "string") throw new InvalidParameterError("model", "The form needs the ONNX file as a file part named 'model'.");
   if (model.size > REGISTRATION_LIMITS.maxModelBytes) {
-    throw new ModelRefusedError(`The model is ${model.size} bytes; the API takes up to ${REGISTRATION_LIMITS.maxModelBytes}. Add larger ones with \`npm run models:add\` and deploy.`, {
-      limit: { maxModelBytes: REGISTRATION_LIMITS.maxModelBytes },
+    throw new PayloadTooLargeError(`The model is ${model.size} bytes; the API takes up to ${REGISTRATION_LIMITS.maxModelBytes}. Add larger ones with \`npm run models:add\` and deploy.`, {
+      maxModelBytes: REGISTRATION_LIMITS.maxModelBytes,
     });
   }
   const unknown = [...new Set(form.keys())].filter((key) => key !== "model" && !(SETTINGS as readonly string[]).includes(key));

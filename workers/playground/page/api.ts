@@ -8,6 +8,8 @@ export interface ModelSummary {
   id: string;
   version: number;
   name: string;
+  /** built-in: deployed from models/; registered: through POST /v1/models. */
+  source: "built-in" | "registered";
   dataset: string;
   servable: boolean;
   input: { channels: number; height: number; width: number };

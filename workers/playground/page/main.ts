@@ -285,7 +285,7 @@ async function start(): Promise<void> {
     ...models.map((model) => {
       const option = document.createElement("option");
       option.value = model.id;
-      option.textContent = `${model.id}: ${model.name} (${model.dataset})`;
+      option.textContent = `${model.id}: ${model.name} (${model.dataset}${model.source === "registered" ? `, registered v${model.version}` : ""})`;
       option.selected = model.id === listed.default;
       return option;
     }),
