@@ -1,10 +1,11 @@
 /**
  * `npm run serve`: the built Worker in plain workerd on $PORT, with the bindings and local state
  * of `npm start`: the development key of .dev.vars, the models of the repository (R2-served ones
- * included) and Durable Objects kept on disk, so that a classifier outlives a restart.
+ * included) and Durable Objects kept on disk, so that a classifier, and a model registered
+ * through the API, outlive a restart.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,7 +57,7 @@ function serve(port: number): Promise<string> {
   });
 }
 
-it("npm run serve answers on $PORT in plain workerd, serves R2-stored models, and keeps classifiers in its state folder across a restart", async () => {
+it("npm run serve answers on $PORT in plain workerd, serves R2-stored models, and keeps classifiers and registered models in its state folder across a restart", async () => {
   const port = await freePort();
   const log = await serve(port);
   const base = `http://127.0.0.1:${port}`;
@@ -83,6 +84,12 @@ it("npm run serve answers on $PORT in plain workerd, serves R2-stored models, an
   form.append("label", "two");
   expect((await fetch(`${base}/finetune?classifier=${id}`, { method: "POST", headers: auth, body: form })).status).toBe(200);
   expect(readdirSync(join(state, "v3", "do"))).toContain("cnn-edge-ClassifierObject"); // wrangler dev's layout
+  // A model registered through the API: its files go to the state folder's stand-in for R2.
+  const upload = new FormData();
+  upload.append("model", new Blob([new Uint8Array(readFileSync(join(ROOT, "models", "lenet", "1", "model.onnx")))]), "digits.onnx");
+  for (const [name, value] of Object.entries({ id: `${id}-model`, labels: [...Array(10).keys()].join("\n"), preset: "mnist", output: "logits" })) upload.append(name, value);
+  const registered = await fetch(`${base}/v1/models`, { method: "POST", headers: auth, body: upload });
+  expect(registered.status, await registered.clone().text()).toBe(201);
 
   await stop();
   await serve(port);
@@ -90,4 +97,7 @@ it("npm run serve answers on $PORT in plain workerd, serves R2-stored models, an
   expect(versions.versions[0]).toMatchObject({ version: 2, labels: ["two"] });
   const again = await fetch(`${base}/classify?classifier=${id}`, { method: "POST", headers: { "content-type": "image/png" }, body: png });
   expect(((await again.json()) as { results: { predictions: { label: string }[] }[] }).results[0]!.predictions[0]!.label).toBe("two");
+  const byRegistered = await fetch(`${base}/v1/models/${id}-model/classify`, { method: "POST", headers: { "content-type": "image/png" }, body: png });
+  expect(byRegistered.status, await byRegistered.clone().text()).toBe(200);
+  expect(((await byRegistered.json()) as { results: { predictions: { label: string }[] }[] }).results[0]!.predictions[0]!.label).toBe("2");
 }, 180_000);

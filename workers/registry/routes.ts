@@ -20,7 +20,11 @@ const write = requireAccess("write");
 export const registryRoutes = new Hono<AppEnv>()
   .post("/v1/models", write, async (c) => {
     const { bytes, settings } = await readRegistration(c.req.raw);
-    const registration = await registerModel(c.env, bytes, settings);
+    // Once the upload is read, a client that hangs up does not cut the registration short: it
+    // finishes (or refuses) whole, so no half-written version and no validation slot are left behind.
+    const pending = registerModel(c.env, bytes, settings);
+    c.executionCtx.waitUntil(pending.catch(() => undefined));
+    const registration = await pending;
     const { manifest } = registration;
     const model = { manifest, source: { kind: "r2" as const, key: `${registration.prefix}${manifest.artifact.file}` } };
     return c.json({ ...modelSummary(model, c.env), registeredAt: registration.registeredAt, manifest }, 201, {
