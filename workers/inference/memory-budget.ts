@@ -27,11 +27,14 @@ export interface HeapMeasurement {
 
 /** The manifest's `serving` section (workers/models/manifest.ts). */
 export interface ServingSection {
+  /** Largest batch per ORT run whose memory fits the budget. */
   runBatch: number;
+  /** Peak isolate memory for this model: max(artifact + ORT heap after loading, ORT heap after a run). */
   memoryBytes: number;
   heapBytes: number;
   loadBytes: number;
   budgetBytes: number;
+  /** False when memoryBytes exceeds the budget even at batch 1: the Worker refuses the model. */
   servable: boolean;
   measuredWith: string;
 }

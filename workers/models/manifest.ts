@@ -1,6 +1,7 @@
 /** The manifest that sits beside every model artifact in models/<id>/<version>/manifest.json. */
 import type { InputSpec } from "../images/preprocess";
 import type { BatchingPolicy } from "../inference/dynamic-batcher";
+import type { ServingSection } from "../inference/memory-budget";
 
 export interface ModelManifest {
   id: string;
@@ -26,19 +27,8 @@ export interface ModelManifest {
     outputs: { embedding: string; logits: string };
     producer: string;
   };
-  /** What serving it costs, measured by scripts/measure-serving-memory.ts (workers/inference/memory-budget.ts). */
-  serving: {
-    /** Largest batch per ORT run whose memory fits the budget. */
-    runBatch: number;
-    /** Peak isolate memory for this model: max(artifact + ORT heap after loading, ORT heap after a run). */
-    memoryBytes: number;
-    heapBytes: number;
-    loadBytes: number;
-    budgetBytes: number;
-    /** False when memoryBytes exceeds the budget even at batch 1: the Worker refuses the model. */
-    servable: boolean;
-    measuredWith: string;
-  };
+  /** What serving it costs, measured in a fresh runtime (workers/inference/memory-budget.ts, servingSection). */
+  serving: ServingSection;
   quantization?: { scheme: string; method: string; layers: Record<string, number>; from: string; fp32Bytes: number };
   /**
    * A model brought from elsewhere (scripts/add-model.ts): the graph's own interface, which the

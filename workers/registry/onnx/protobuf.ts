@@ -17,7 +17,7 @@ export type WireType = (typeof WireType)[keyof typeof WireType];
 export interface Field {
   number: number;
   wire: WireType;
-  /** Varint fields: the value (int64s beyond 2^53 lose precision; ONNX's dims and enums never get there). */
+  /** Varint fields: the value, signed as int64 (beyond 2^53 it loses precision; ONNX's dims and enums never get there). */
   int: number;
   /** Length-delimited, fixed32 and fixed64 fields: a view of the bytes. */
   bytes: Uint8Array;
@@ -25,16 +25,19 @@ export interface Field {
 
 function readVarint(buf: Uint8Array, pos: number): [number, number] {
   let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < 7; i++) {
     if (pos >= buf.length) throw new ProtobufError("a varint runs past the end of the bytes");
     const byte = buf[pos++]!;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) {
-      // Negative int64s are ten-byte two's complement varints: fold them back.
-      return [value >= 2 ** 63 ? value - 2 ** 64 : value, pos];
-    }
-    scale *= 128;
+    value += (byte & 0x7f) * 2 ** (7 * i);
+    if (byte < 0x80) return [value, pos];
+  }
+  // Past 49 bits (large or negative int64s, ten-byte two's complement): exact in BigInt.
+  let big = BigInt(value);
+  for (let i = 7; i < 10; i++) {
+    if (pos >= buf.length) throw new ProtobufError("a varint runs past the end of the bytes");
+    const byte = buf[pos++]!;
+    big += BigInt(byte & 0x7f) << BigInt(7 * i);
+    if (byte < 0x80) return [Number(BigInt.asIntN(64, big)), pos];
   }
   throw new ProtobufError("a varint is longer than ten bytes");
 }
@@ -107,12 +110,12 @@ export const every = (all: Field[], number: number): Field[] => all.filter((fiel
 
 function varint(value: number): number[] {
   const out: number[] = [];
-  let v = value < 0 ? 2 ** 64 + value : value;
-  while (v >= 128) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
+  let v = BigInt.asUintN(64, BigInt(value)); // a negative int64 is its two's complement, ten bytes
+  while (v >= 128n) {
+    out.push(Number(v & 127n) | 0x80);
+    v >>= 7n;
   }
-  out.push(v);
+  out.push(Number(v));
   return out;
 }
 
