@@ -220,6 +220,13 @@ describe("registered through the API (POST /v1/models)", () => {
     const difference = relativeDifference(ours, await asExported(id, png));
     console.log(`${id}-api: registered in ${registerMs.toFixed(0)} ms (serving ${(body.manifest.serving.memoryBytes / 2 ** 20).toFixed(1)} MiB at batch ${body.manifest.serving.runBatch}, measured in the Worker), max |Worker - onnxruntime-node| ${difference.toExponential(2)}`);
     expect(difference).toBeLessThan(1e-4);
+    // And it is a backbone: an empty classifier on it learns two new classes.
+    const json = (payload: unknown): RequestInit => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+    expect((await worker.fetch("/v1/classifiers", json({ id: `${id}-api-head`, backbone: `${id}-api`, init: "empty" }))).status).toBe(201);
+    const examples = await Promise.all([["bars", 5], ["noise", 77]].map(async ([label, seed]) => ({ image: (await photo(seed as number)).toString("base64"), label })));
+    const taught = await worker.fetch(`/finetune?classifier=${id}-api-head`, json({ examples }));
+    expect(taught.status, await taught.clone().text()).toBe(200);
+    expect(((await taught.json()) as { labels: string[] }).labels).toEqual(["bars", "noise"]);
   });
 
   it("keeps every version: the latest by default, ?version= pins one", async () => {
@@ -227,6 +234,8 @@ describe("registered through the API (POST /v1/models)", () => {
     const second = await register(path, { id: "mnv2-batch1-api", labels: labelsText(10), preset: "imagenet", mirrorable: "true" });
     expect(second.status, await second.clone().text()).toBe(201);
     expect(((await second.json()) as { version: number }).version).toBe(2);
+    const listed = ((await (await worker.fetch("/v1/models")).json()) as { models: { id: string; version: number; versions?: number[] }[] }).models;
+    expect(listed.filter((model) => model.id === "mnv2-batch1-api")).toMatchObject([{ version: 2, versions: [2, 1] }]);
     const manifest = async (query: string) => (await (await worker.fetch(`/v1/models/mnv2-batch1-api${query}`)).json()) as ModelManifest;
     expect((await manifest("")).version).toBe(2);
     expect((await manifest("?version=1")).input.mirrorable).toBe(false);
@@ -315,6 +324,9 @@ describe("registered through the API (POST /v1/models)", () => {
     const again = await register(added.get("mnv2-batch1")!.onnx, { id: "mnv2-batch1-api", labels: labelsText(10) });
     expect(((await again.json()) as { version: number }).version).toBe(3);
     for (const { id } of API_CASES) expect((await worker.fetch(`/v1/models/${id}-api`, { method: "DELETE" })).status).toBe(200);
+    // A classifier whose backbone was deleted answers that, and nothing else breaks.
+    const orphan = await worker.fetch("/classify?classifier=api-empty", { method: "POST", headers: { "content-type": "image/png" }, body: new Uint8Array(await photo(2)) });
+    expect(await orphan.json()).toMatchObject({ status: 404, type: "urn:cnn-edge:problem:unknown-model" });
   });
 });
 

@@ -41,7 +41,12 @@ export function modelSummary(model: ServedModel, env: Pick<Env, "DYNAMIC_BATCHIN
 }
 
 export const modelRoutes = new Hono<AppEnv>()
-  .get("/v1/models", async (c) => c.json({ default: c.env.DEFAULT_MODEL, models: (await listModels(c.env)).map((model) => modelSummary(model, c.env)) }))
+  .get("/v1/models", async (c) => {
+    const every = await listModels(c.env, true);
+    const versions = (id: string) => every.filter((model) => model.manifest.id === id).map((model) => model.manifest.version);
+    const models = (await listModels(c.env)).map((model) => ({ ...modelSummary(model, c.env), ...(findBuiltIn(model.manifest.id) ? {} : { versions: versions(model.manifest.id) }) }));
+    return c.json({ default: c.env.DEFAULT_MODEL, models });
+  })
   .get("/v1/models/:id", async (c) => c.json((await getModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")))).manifest))
   .get("/v1/models/:id/model.onnx", requireAccess("classify"), async (c) => {
     const model = await getServableModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")));

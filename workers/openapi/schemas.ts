@@ -143,6 +143,7 @@ export const ModelList = z
           version: z.number().int(),
           name: z.string(),
           source: z.enum(["built-in", "registered"]).openapi({ description: "built-in: deployed from models/; registered: through POST /v1/models." }),
+          versions: z.array(z.number().int()).optional().openapi({ description: "A registered model's versions, newest first (?version= pins one)." }),
           dataset: z.string(),
           labels: z.number().int(),
           input: z.object({ channels: z.number().int(), height: z.number().int(), width: z.number().int() }),
