@@ -218,7 +218,7 @@ export async function registerModel(env: Env, bytes: Uint8Array<ArrayBuffer>, se
  * const removed = await unregisterModel(env, "pets"); // [{ manifest, prefix, registeredAt }, ...]
  */
 export async function unregisterModel(env: Env, id: string): Promise<Registration[]> {
-  if (!env.MODEL_REGISTRY) return [];
+  if (!env.MODEL_REGISTRY) throw new HostLacksFeatureError(currentEngine().hostName, "model registration (a registry Durable Object)");
   // RPC types drop what they cannot prove serialisable (the manifest's open records): the object returns Registrations.
   const removed = (await registryObject(env).remove(id)) as Registration[];
   for (const { manifest, prefix } of removed) {
