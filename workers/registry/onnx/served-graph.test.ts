@@ -151,6 +151,25 @@ describe("readModel", () => {
     }
   });
 
+  it("meets corrupted bytes with its own refusals only, never another error (which would be a 500)", () => {
+    const original = classifier("gemm", { nhwc: true, softmax: true });
+    let seed = 17;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const outcomes = { served: 0, refused: 0 };
+    for (let trial = 0; trial < 3000; trial++) {
+      const bytes = original.slice(0, trial % 3 === 0 ? Math.floor(random() * original.length) : original.length);
+      for (let flips = 1 + Math.floor(random() * 4); flips > 0 && bytes.length; flips--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+      try {
+        servedGraph(readModel(bytes));
+        outcomes.served++;
+      } catch (error) {
+        if (!(error instanceof OnnxFormatError || error instanceof ImportRefusedError)) throw new Error(`trial ${trial}: ${(error as Error).stack}`);
+        outcomes.refused++;
+      }
+    }
+    expect(outcomes.refused).toBeGreaterThan(1000); // the corruption reached the parser
+  });
+
   it("writes and reads back negative and large varints", () => {
     const written = new MessageWriter().int(1, -3).int(2, 2 ** 40 + 5).finish();
     expect(fields(written).map((f) => f.int)).toEqual([-3, 2 ** 40 + 5]);
