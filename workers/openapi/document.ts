@@ -6,7 +6,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31, type RouteConfig } from "@asteasolutions/zod-to-openapi";
 import { CLASSIFY_LIMITS } from "../classify/limits";
 import { FINETUNE_LIMITS } from "../classifiers/limits";
-import { REGISTRATION_LIMITS } from "../registry/registration";
+import { REGISTRATION_LIMITS } from "../registry/limits";
 import {
   ClassifierInfo,
   ClassifyAnswer,

@@ -24,24 +24,10 @@ import {
 import { classifierObject } from "../classifiers/client";
 import { RuntimeRefusedError, measureInFreshRuntime } from "./fresh-runtime";
 import { PRESETS, RESIZE_POLICIES, headFile, importModel, parseLabels, type ImportSettings, type Preset } from "./imported-model";
+import { REGISTRATION_LIMITS } from "./limits";
 import { ImportRefusedError } from "./onnx/served-graph";
 import { registeredModels, registryObject } from "./registry-client";
 import type { Registration } from "./registry-object";
-
-/** Limits of POST /v1/models (README.md, "Bring your own model"); the registration tests exercise each. */
-export const REGISTRATION_LIMITS = {
-  /**
-   * Bytes of the ONNX file. While it is validated an isolate holds the upload, its rewritten
-   * copy and a runtime of its own beside the serving one; larger models go in with `npm run
-   * models:add` and a deploy.
-   */
-  maxModelBytes: 32 * 1024 * 1024,
-  /** Bytes of the whole multipart body: the file and its settings. */
-  maxRequestBytes: 33 * 1024 * 1024,
-  /** Labels of one model, and characters of one. */
-  maxLabels: 10_000,
-  maxLabelLength: 128,
-} as const;
 
 /** Longest one validation may hold an isolate's registration slot before another may take it. */
 const VALIDATION_SLOT_MS = 120_000;
