@@ -45,8 +45,10 @@ async function workerModule<T>(path: string): Promise<T> {
 }
 
 /** The Worker's import pipeline (workers/registry/imported-model.ts), its refusals as ModelRefusedError. */
+let bundled: Promise<typeof ImportedModule> | undefined; // bundled once per process
+
 async function importer(): Promise<typeof ImportedModule> {
-  const module = await workerModule<typeof ImportedModule>("registry/imported-model.ts");
+  const module = await (bundled ??= workerModule<typeof ImportedModule>("registry/imported-model.ts"));
   const refused = <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A): R => {
     const rethrow = (error: unknown): never => {
       throw (error as Error).name === "ImportRefusedError" ? new ModelRefusedError((error as Error).message) : error;
@@ -130,26 +132,13 @@ async function exemplarEmbeddings(folder: string, labels: string[], session: Web
   return { perClass, embeddings };
 }
 
-export interface AddOptions {
-  id: string;
+/** The Worker's import settings (labels as a file here, the file name taken from the path), and what only the command does. */
+export interface AddOptions extends Omit<ImportedModule.ImportSettings, "labels" | "fileName"> {
+  /** A labels file: one per line, or a JSON array. */
   labels: string;
-  preset?: "imagenet" | "cifar10" | "mnist";
-  layout?: "NCHW" | "NHWC";
-  channelOrder?: "rgb" | "bgr";
-  height?: number;
-  width?: number;
-  mean?: number[];
-  std?: number[];
-  scale?: number;
-  resize?: "shorter-side" | "center-crop" | "stretch";
-  shorterSide?: number;
-  mirrorable?: boolean;
-  output?: string;
   exemplars?: string;
   /** Store Conv and Linear weights as int8 (a quarter of the bytes and of the weights' memory); the head stays fp32. */
   quantize?: "int8";
-  name?: string;
-  dataset?: string;
   modelsDir?: string;
 }
 
@@ -168,11 +157,8 @@ export async function addModel(onnxPath: string, options: AddOptions): Promise<s
   const { importModel, headFile } = await importer();
   const labels = await readLabels(options.labels);
   const source = new Uint8Array(readFileSync(onnxPath));
-  const { served, manifest: imported, headWeights } = await importModel(source, {
-    id: options.id, labels, fileName: basename(onnxPath), preset: options.preset, layout: options.layout, channelOrder: options.channelOrder,
-    height: options.height, width: options.width, mean: options.mean, std: options.std, scale: options.scale, resize: options.resize,
-    shorterSide: options.shorterSide, mirrorable: options.mirrorable, output: options.output, name: options.name, dataset: options.dataset,
-  }, "scripts/add-model.ts");
+  // The command-only options (exemplars, quantize, modelsDir) ride along unread by the import.
+  const { served, manifest: imported, headWeights } = await importModel(source, { ...options, labels, fileName: basename(onnxPath) }, "scripts/add-model.ts");
   const modelsDir = resolve(options.modelsDir ?? MODELS_DIR);
   const version = (newestVersion(join(modelsDir, options.id)) ?? 0) + 1;
   mkdirSync(modelsDir, { recursive: true });
