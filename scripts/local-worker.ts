@@ -40,6 +40,8 @@ export interface LocalWorkerOptions {
   modelsDir?: string;
   /** Serve the playground's static assets in front of the Worker as Cloudflare does (default true). */
   assets?: boolean;
+  /** Rate limits (requests per period) over wrangler.toml's, by binding name: a test's small limit. */
+  rateLimits?: Record<string, number>;
   name?: string;
 }
 
@@ -87,15 +89,20 @@ export function requestLogEntry(line: string): Record<string, unknown> | undefin
  * const worker = await startLocalWorker({ dir: "test/.build/worker", bindings: { API_KEYS: "k" } });
  * await fetch(new URL("/healthz", worker.url));
  */
-export async function startLocalWorker({ dir, env, bindings: overrides = {}, emptyBucket = false, persistDir, assets = true, name = "cnn-edge-local", modelsDir }: LocalWorkerOptions): Promise<LocalWorker> {
+export async function startLocalWorker({ dir, env, bindings: overrides = {}, emptyBucket = false, persistDir, assets = true, name = "cnn-edge-local", modelsDir, rateLimits = {} }: LocalWorkerOptions): Promise<LocalWorker> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, "wrangler.toml"), env || undefined);
   const requestLog: Record<string, unknown>[] = [];
   // Only what wrangler.toml declares plus the overrides: a developer's .dev.vars stays out.
   const vars = Object.fromEntries(Object.entries(workerOptions.bindings ?? {}).filter(([key]) => key !== "API_KEYS" && key !== "CLASSIFY_KEYS"));
   const bindings = Object.fromEntries(Object.entries({ ...vars, ...overrides }).filter(([, value]) => value !== undefined));
+  type RateLimitConfig = { simple: { limit: number; period: number } };
+  const ratelimits = Object.fromEntries(
+    Object.entries((workerOptions.ratelimits ?? {}) as Record<string, RateLimitConfig>).map(([binding, config]) => [binding, binding in rateLimits ? { ...config, simple: { ...config.simple, limit: rateLimits[binding]! } } : config]),
+  );
   const mf = new Miniflare({
     ...workerOptions,
     ...(assets ? {} : { assets: undefined }),
+    ratelimits,
     bindings,
     name,
     // The bundle's modules as wrangler wrote them; listed rather than discovered, since

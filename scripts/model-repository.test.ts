@@ -17,8 +17,8 @@ function repositoryWith(config: unknown): string {
 
 it("reads a model's config.json beside its version folders, and none is fine", () => {
   expect(discoverModels(repositoryWith(undefined))[0]!.config).toBeUndefined();
-  const [lenet] = discoverModels(repositoryWith({ dynamicBatching: { maxBatch: 8, windowMs: 5 }, flipAverage: false }));
-  expect(lenet!.config).toEqual({ dynamicBatching: { maxBatch: 8, windowMs: 5 }, flipAverage: false });
+  const [lenet] = discoverModels(repositoryWith({ dynamicBatching: { maxBatch: 8, windowMs: 5 }, admission: { maxQueueImages: 100, maxQueueMs: 1500 }, flipAverage: false }));
+  expect(lenet!.config).toEqual({ dynamicBatching: { maxBatch: 8, windowMs: 5 }, admission: { maxQueueImages: 100, maxQueueMs: 1500 }, flipAverage: false });
 });
 
 it.each([
@@ -26,6 +26,9 @@ it.each([
   [{ dynamicBatching: { windowMs: 2.5 } }, "windowMs must be an integer in [0, 50]"],
   [{ dynamicBatching: { maxBatchSize: 8 } }, "unknown dynamicBatching setting 'maxBatchSize'"],
   [{ batching: {} }, "unknown setting 'batching'"],
+  [{ admission: { maxQueueMs: 10 } }, "admission.maxQueueMs must be an integer in [50, 30000]"],
+  [{ admission: { maxQueueImages: 0 } }, "admission.maxQueueImages must be an integer in [1, 4096]"],
+  [{ admission: { queueLimit: 5 } }, "unknown admission setting 'queueLimit'"],
   [{ flipAverage: "yes" }, 'flipAverage must be true or false, not "yes"'],
 ])("refuses a config.json with %j", (config, message) => {
   expect(() => discoverModels(repositoryWith(config))).toThrow(message);

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import { ADMISSION_BOUNDS } from "../workers/admission/policy.ts";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 /** models/, or the folder CNN_EDGE_MODELS_DIR names (a test's repository of imported models). */
@@ -32,23 +33,26 @@ export type FileSource = { kind: "bundle" } | { kind: "r2"; key: string };
 /** models/<id>/config.json: how the model is served, whatever its version (workers/models/manifest.ts ModelConfig). */
 export interface RepositoryConfig {
   dynamicBatching?: { maxBatch?: number; windowMs?: number };
+  admission?: { maxQueueImages?: number; maxQueueMs?: number };
   flipAverage?: boolean;
 }
 
-/** Bounds of config.json's dynamicBatching: a batch of at most 256 images, a window of at most 50 ms. */
-const BATCHING_BOUNDS = { maxBatch: [1, 256], windowMs: [0, 50] } as const;
+/** Bounds of config.json's dynamicBatching (a batch of at most 256 images, a window of at most 50 ms) and admission (workers/admission/policy.ts). */
+const SETTING_BOUNDS = { dynamicBatching: { maxBatch: [1, 256], windowMs: [0, 50] }, admission: ADMISSION_BOUNDS } as const;
 
 function readConfig(modelDir: string): RepositoryConfig | undefined {
   const path = join(modelDir, "config.json");
   if (!existsSync(path)) return undefined;
   const config = JSON.parse(readFileSync(path, "utf8")) as RepositoryConfig;
-  for (const key of Object.keys(config)) if (key !== "dynamicBatching" && key !== "flipAverage") throw new Error(`${path}: unknown setting '${key}'`);
+  for (const key of Object.keys(config)) if (!(key in SETTING_BOUNDS) && key !== "flipAverage") throw new Error(`${path}: unknown setting '${key}'`);
   if ("flipAverage" in config && typeof config.flipAverage !== "boolean") throw new Error(`${path}: flipAverage must be true or false, not ${JSON.stringify(config.flipAverage)}`);
-  for (const [key, value] of Object.entries(config.dynamicBatching ?? {})) {
-    const bounds = BATCHING_BOUNDS[key as keyof typeof BATCHING_BOUNDS];
-    if (!bounds) throw new Error(`${path}: unknown dynamicBatching setting '${key}'`);
-    if (!Number.isInteger(value) || value < bounds[0] || value > bounds[1]) {
-      throw new Error(`${path}: dynamicBatching.${key} must be an integer in [${bounds.join(", ")}], not ${JSON.stringify(value)}`);
+  for (const [section, sectionBounds] of Object.entries(SETTING_BOUNDS)) {
+    for (const [key, value] of Object.entries(config[section as keyof typeof SETTING_BOUNDS] ?? {})) {
+      const bounds = (sectionBounds as Record<string, readonly [number, number]>)[key];
+      if (!bounds) throw new Error(`${path}: unknown ${section} setting '${key}'`);
+      if (!Number.isInteger(value) || value < bounds[0] || value > bounds[1]) {
+        throw new Error(`${path}: ${section}.${key} must be an integer in [${bounds.join(", ")}], not ${JSON.stringify(value)}`);
+      }
     }
   }
   return config;

@@ -6,6 +6,7 @@
 import { Hono, type Context } from "hono";
 import { classifierRoutes } from "./classifiers/routes";
 import { classifyRoutes } from "./classify/routes";
+import { admission } from "./admission/isolate-admission";
 import { parseKeys } from "./auth/api-keys";
 import { CLASSIFY_LIMITS } from "./classify/limits";
 import { providerPreference } from "./classify/options";
@@ -45,6 +46,7 @@ app.get("/healthz", async (c) =>
       residentModels: residentModels(),
     },
     batching: batchingStats(),
+    admission: admission.stats(),
   }),
 );
 // This isolate's counters and histograms (workers/observability/service-metrics.ts), behind the

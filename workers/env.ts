@@ -1,6 +1,7 @@
 import type { ClassifierObject } from "./classifiers/classifier-object";
 import type { ModelRegistry } from "./registry/registry-object";
-import type { ClassifierChange, Served } from "./observability/log-line";
+import type { Ticket } from "./admission/admission";
+import type { ClassifierChange, Refusal, Served } from "./observability/log-line";
 
 /** The Worker's bindings, as wrangler.toml declares them. */
 export interface Env {
@@ -22,6 +23,10 @@ export interface Env {
   API_KEYS?: string;
   /** Secret (optional): classify-only API keys, comma-separated. */
   CLASSIFY_KEYS?: string;
+  /** Workers Rate Limiting: requests per API key to routes that change state (workers/admission/rate-limit.ts). */
+  WRITE_RATE_LIMIT?: RateLimit;
+  /** The same for classify routes, where CLASSIFY_ACCESS is "key". */
+  CLASSIFY_RATE_LIMIT?: RateLimit;
   /** Workers Analytics Engine dataset of one data point per request (deployed environments only; workers/observability/analytics-events.ts). */
   REQUEST_EVENTS?: AnalyticsEngineDataset;
 }
@@ -32,6 +37,10 @@ export interface RequestVariables {
   served?: Served;
   problem?: string;
   classifierChange?: ClassifierChange;
+  /** The request's admission ticket (workers/admission), on routes that read a body. */
+  admission?: Ticket;
+  /** Why the request was refused to protect the service, for its log line and the metrics. */
+  refusal?: Refusal;
 }
 
 export type AppEnv = { Bindings: Env; Variables: RequestVariables };
@@ -44,6 +53,8 @@ export type AppEnv = { Bindings: Env; Variables: RequestVariables };
 export interface ServingContext {
   env: Pick<Env, "MODELS" | "DYNAMIC_BATCHING" | "MODEL_REGISTRY">;
   waitUntil(promise: Promise<unknown>): void;
+  /** The request's admission ticket, where the route took one (workers/admission/admit-body.ts). */
+  admission?: Ticket;
 }
 
 /**
@@ -52,6 +63,7 @@ export interface ServingContext {
  * @example
  * await classify(model, readImages(c.req.raw), options, servingContext(c));
  */
-export function servingContext(c: { env: Env; executionCtx: { waitUntil(promise: Promise<unknown>): void } }): ServingContext {
-  return { env: c.env, waitUntil: (promise) => c.executionCtx.waitUntil(promise) };
+export function servingContext(c: { env: Env; executionCtx: { waitUntil(promise: Promise<unknown>): void }; get(key: "admission"): Ticket | undefined }): ServingContext {
+  const admission = c.get("admission");
+  return { env: c.env, waitUntil: (promise) => c.executionCtx.waitUntil(promise), ...(admission ? { admission } : {}) };
 }

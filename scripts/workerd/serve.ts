@@ -5,7 +5,7 @@
  * .wrangler/state/v3/do holds the same files, under the same namespace keys), its MODELS bucket a
  * stand-in over the repository's models/ folder (r2-folder.js), whose keys are the paths `npm
  * start` uploads to local R2, with what the Worker writes (registered models) in
- * `durableObjectsDir`/r2; its vars wrangler.toml's. What `npm run serve` runs and
+ * `durableObjectsDir`/r2; its rate limits a stand-in with wrangler.toml's limits (rate-limit.js); its vars wrangler.toml's. What `npm run serve` runs and
  * `npm run soak` measures by default: only this Worker and workerd are in the process it watches.
  */
 import { spawn } from "node:child_process";
@@ -53,6 +53,9 @@ export function workerdConfig(files: string[], port: number, durableObjectsDir: 
     .map((file) => `(name = ${text(file)}, ${MODULE_TYPES[extname(file)]} = embed ${text(`bundle/${file}`)})`);
   const vars = Object.entries({ ...(config.vars as Record<string, string>), ...secrets }).map(([name, value]) => `(name = ${text(name)}, text = ${text(String(value))})`);
   const objects = config.durable_objects.bindings.map((b: { name: string; class_name: string }) => b);
+  const rateLimits = (config.ratelimits as { name: string; simple: { limit: number; period: number } }[]).map(
+    ({ name, simple }) => `(name = ${text(name)}, wrapped = (moduleName = "cnn-edge:rate-limit", innerBindings = [(name = "limit", json = ${text(String(simple.limit))}), (name = "period", json = ${text(String(simple.period))})]))`,
+  );
   return `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
@@ -62,14 +65,14 @@ const config :Workerd.Config = (
     (name = "uploads", disk = (path = ${text(join(durableObjectsDir, "r2"))}, writable = true)),
   ],
   sockets = [(name = "http", address = ${text(`127.0.0.1:${port}`)}, http = (), service = "main")],
-  extensions = [(modules = [(name = "cnn-edge:r2-folder", internal = true, esModule = embed "bundle/r2-folder.js")])],
+  extensions = [(modules = [(name = "cnn-edge:r2-folder", internal = true, esModule = embed "bundle/r2-folder.js"), (name = "cnn-edge:rate-limit", internal = true, esModule = embed "bundle/rate-limit.js")])],
 );
 const worker :Workerd.Worker = (
   modules = [${modules.join(", ")}],
   compatibilityDate = ${text(config.compatibility_date!)},
   compatibilityFlags = [${(config.compatibility_flags ?? []).map(text).join(", ")}],
   bindings = [
-    ${[...vars, `(name = "MODELS", wrapped = (moduleName = "cnn-edge:r2-folder", innerBindings = [(name = "files", service = "models"), (name = "uploads", service = "uploads")]))`, ...objects.map((b: { name: string; class_name: string }) => `(name = ${text(b.name)}, durableObjectNamespace = ${text(b.class_name)})`)].join(",\n    ")}
+    ${[...vars, `(name = "MODELS", wrapped = (moduleName = "cnn-edge:r2-folder", innerBindings = [(name = "files", service = "models"), (name = "uploads", service = "uploads")]))`, ...rateLimits, ...objects.map((b: { name: string; class_name: string }) => `(name = ${text(b.name)}, durableObjectNamespace = ${text(b.class_name)})`)].join(",\n    ")}
   ],
   durableObjectNamespaces = [${objects.map((b: { class_name: string }) => `(className = ${text(b.class_name)}, uniqueKey = ${text(`${config.name}-${b.class_name}`)}, enableSql = true)`).join(", ")}],
   durableObjectStorage = (localDisk = "state"),
@@ -100,7 +103,7 @@ export async function startPlainWorkerd({ dir, stateDir, durableObjectsDir = sta
   mkdirSync(bundle, { recursive: true });
   const files = readdirSync(dir);
   for (const file of files) copyFileSync(join(dir, file), join(bundle, file));
-  copyFileSync(join(import.meta.dirname, "r2-folder.js"), join(bundle, "r2-folder.js"));
+  for (const module of ["r2-folder.js", "rate-limit.js"]) copyFileSync(join(import.meta.dirname, module), join(bundle, module));
   const configPath = join(stateDir, "worker.capnp");
   mkdirSync(join(durableObjectsDir, "r2"), { recursive: true });
   writeFileSync(configPath, workerdConfig(files, listen, durableObjectsDir, secrets));

@@ -22,8 +22,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import sharp from "sharp";
 import { it } from "vitest";
+import { twelveMegapixelJpeg } from "../../scripts/loadtest/payloads.ts";
 import { discoverModels, type RepositoryModel } from "../../scripts/model-repository.ts";
 import { quantile } from "../../scripts/stats.ts";
 import { BUILD_DIR } from "../support/paths";
@@ -45,21 +45,8 @@ async function healthzHeapBytes(worker: RunningWorker): Promise<number> {
 }
 
 /** A 4000x3000 JPEG photo-like image (smooth gradients and noise), as a phone would send. */
-async function twelveMegapixelJpeg(): Promise<Upload> {
-  const width = 4000;
-  const height = 3000;
-  const pixels = Buffer.alloc(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 3;
-      const noise = ((x * 7919 + y * 104729) % 23) - 11;
-      pixels[i] = (x * 255) / width + noise;
-      pixels[i + 1] = (y * 255) / height + noise;
-      pixels[i + 2] = 128 + 100 * Math.sin((x + y) / 200) + noise;
-    }
-  }
-  const bytes = await sharp(pixels, { raw: { width, height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-  return { bytes: new Uint8Array(bytes), type: "image/jpeg" };
+async function twelveMegapixelUpload(): Promise<Upload> {
+  return { bytes: new Uint8Array(await twelveMegapixelJpeg()), type: "image/jpeg" };
 }
 
 interface EngineRow {
@@ -142,7 +129,7 @@ it("classify: engines, HTTP with and without dynamic batching, cold start, memor
     }
   }
 
-  const photo = await twelveMegapixelJpeg();
+  const photo = await twelveMegapixelUpload();
   const decodeWorker = await startWorker();
   let decoding: { model: string; status: number; ms: number; workerdPeakBytes: number; detail?: string };
   try {

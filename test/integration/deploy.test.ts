@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { discoverModels, r2Objects } from "../../scripts/model-repository.ts";
+import { RATE_LIMIT_PERIOD_S } from "../../workers/admission/rate-limit-period";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { ROOT } from "../support/paths";
 import { TEST_CLASSIFY_KEY, startWorker, type RunningWorker } from "../support/worker";
@@ -71,6 +72,7 @@ it("every environment declares the same bindings and required secrets (wrangler 
       durableObjects: config.durable_objects.bindings.map((b: { name: string; class_name: string }) => `${b.name}:${b.class_name}`),
       vars: Object.keys(config.vars).sort(),
       secrets: config.secrets?.required,
+      rateLimits: config.ratelimits.map((r: { name: string }) => r.name),
     };
   };
   for (const env of ["staging", "production"]) expect(shape(env), env).toEqual(shape());
@@ -78,6 +80,10 @@ it("every environment declares the same bindings and required secrets (wrangler 
   const analytics = (env?: string) => unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env }).analytics_engine_datasets.map((d: { binding: string }) => d.binding);
   expect(analytics()).toEqual([]);
   for (const env of ["staging", "production"]) expect(analytics(env), env).toEqual(["REQUEST_EVENTS"]);
+  // Every rate limit counts over the period the Worker's Retry-After assumes, in a namespace of its own.
+  const limits = ["", "staging", "production"].flatMap((env) => unstable_readConfig({ config: join(ROOT, "wrangler.toml"), env: env || undefined }).ratelimits as { namespace_id: string; simple: { period: number } }[]);
+  expect(limits.map((r) => r.simple.period)).toEqual(limits.map(() => RATE_LIMIT_PERIOD_S));
+  expect(new Set(limits.map((r) => r.namespace_id)).size).toBe(limits.length);
 });
 
 it("refuses to deploy without naming an environment", () => {

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACCURACY_FLOOR, discoverModels, type HeldBackModel } from "../../scripts/model-repository.ts";
+import { DEFAULT_ADMISSION } from "../../workers/admission/policy";
 import { cifarValidation } from "../support/cifar";
 import { digit, encodeGray, mnistTest } from "../support/mnist";
 import { ROOT } from "../support/paths";
@@ -34,6 +35,8 @@ describe("model routes", () => {
       memory: { onnxRuntimeHeapBytes: expect.any(Number), runtimeWarmUp: "done", modelBudgetBytes: 96 * 2 ** 20, residentModels: expect.any(Array) },
       // per served model: requests announced and batches waiting; nothing is in flight between requests
       batching: expect.any(Object),
+      // what requests in flight hold against the isolate's budget for them (workers/admission): nothing now
+      admission: expect.objectContaining({ inFlightBytes: 0, requests: 0, budgetBytes: expect.any(Number) }),
     });
     const { batching } = (await (await worker.fetch("/healthz")).json()) as { batching: Record<string, { announced: number; batches: number }> };
     for (const stats of Object.values(batching)) expect(stats).toEqual({ announced: 0, batches: 0 });
@@ -54,6 +57,7 @@ describe("model routes", () => {
         servable: true,
         memoryBytes: manifest.serving.memoryBytes,
         batching: { maxBatch: 32, windowMs: 2 },
+        admission: { maxQueueImages: 1024, maxQueueMs: 1000 }, // models/lenet/config.json
         flipAverage: false, // digits are not mirrorable
       }),
     );
@@ -69,8 +73,12 @@ describe("model routes", () => {
     }
   });
 
-  it("GET /v1/models/{id} returns the manifest committed beside the artifact", async () => {
-    for (const model of repository) expect(await (await worker.fetch(`/v1/models/${model.id}`)).json()).toEqual(model.manifest);
+  it("GET /v1/models/{id} returns the manifest committed beside the artifact, with the admission limits config.json sets", async () => {
+    for (const model of repository) {
+      const admission = { ...DEFAULT_ADMISSION, ...model.config?.admission };
+      expect(await (await worker.fetch(`/v1/models/${model.id}`)).json()).toEqual({ ...model.manifest, admission });
+    }
+    expect(repository.find((m) => m.id === "lenet")!.config?.admission).toEqual({ maxQueueImages: 1024, maxQueueMs: 1000 });
   });
 
   it("GET /v1/models/{id}/model.onnx returns the verified artifact, bundled or from R2, with its sha256 as ETag", async () => {

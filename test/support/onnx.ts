@@ -15,10 +15,12 @@ ort.env.wasm.numThreads = 1;
 export const computesInIntegers = (manifest: { quantization?: { scheme: string } }): boolean => manifest.quantization?.scheme === "int8-static";
 
 /**
- * How far `expectOnnxMatchesTorch` lets them be apart: 1e-4, or 2e-2 for a graph that computes
- * in integers (measured 7e-3 relative for resnet-edge-int8-static).
+ * How far `expectOnnxMatchesTorch` lets them be apart: 1e-4, or 5e-2 for a graph that computes
+ * in integers, whose rounding ties PyTorch's and onnxruntime's kernels break differently by CPU:
+ * measured 7e-3 relative for resnet-edge-int8-static on an AVX-512 machine, 2.4e-2 on an AVX2-only
+ * AMD EPYC (Zen 2). A wrong scale or a dropped layer is off by far more.
  */
-export const onnxTolerance = (manifest: { quantization?: { scheme: string } }): number => (computesInIntegers(manifest) ? 2e-2 : 1e-4);
+export const onnxTolerance = (manifest: { quantization?: { scheme: string } }): number => (computesInIntegers(manifest) ? 5e-2 : 1e-4);
 
 /**
  * Runs 8 fixed standard-normal inputs (batch 8: the batch axis must be dynamic) through both and

@@ -2,6 +2,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env";
 import { AuthenticationRequiredError, AuthNotConfiguredError, InsufficientScopeError, InvalidApiKeyError } from "../problems/problems";
+import { enforceRateLimit } from "../admission/rate-limit";
 import { bearerToken, matchesAnyKey, parseKeys } from "./api-keys";
 
 /** What a route does: `write` changes state; `classify` computes answers and reads classifiers. */
@@ -10,7 +11,8 @@ export type Access = "write" | "classify";
 /**
  * Middleware that lets a request through only with the access a route needs: 401 without a key
  * or with one that is not known, 403 with a classify-only key on a write route, 503 when the
- * deployment has no API_KEYS (write routes stay closed rather than open).
+ * deployment has no API_KEYS (write routes stay closed rather than open). A known key then
+ * counts against its scope's rate limit (workers/admission/rate-limit.ts): 429 over it.
  *
  * @example
  * app.post("/finetune", requireAccess("write"), handler);
@@ -23,12 +25,11 @@ export function requireAccess(access: Access): MiddlewareHandler<AppEnv> {
     if (access === "write" && adminKeys.length === 0) throw new AuthNotConfiguredError();
     const token = bearerToken(c.req.header("authorization"));
     if (token === undefined) throw new AuthenticationRequiredError(access);
-    if (await matchesAnyKey(token, adminKeys)) return next();
-    const classifyKeys = parseKeys(env.CLASSIFY_KEYS);
-    if (await matchesAnyKey(token, classifyKeys)) {
-      if (access === "classify") return next();
-      throw new InsufficientScopeError();
+    if (!(await matchesAnyKey(token, adminKeys))) {
+      if (!(await matchesAnyKey(token, parseKeys(env.CLASSIFY_KEYS)))) throw new InvalidApiKeyError();
+      if (access !== "classify") throw new InsufficientScopeError();
     }
-    throw new InvalidApiKeyError();
+    await enforceRateLimit(env, access, token);
+    return next();
   };
 }

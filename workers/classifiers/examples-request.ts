@@ -6,8 +6,8 @@
  * Everything is checked before anything is decoded or stored.
  */
 import { CLASSIFY_LIMITS } from "../classify/limits";
-import { checkImage, imageParts, mediaType, parseForm, readBodyLimited, type UploadedImage } from "../classify/request";
-import { InvalidParameterError, InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../problems/problems";
+import { checkImage, imageParts, parseForm, readBodyLimited, requireMediaType, type UploadedImage } from "../classify/request";
+import { InvalidParameterError, InvalidRequestError, PayloadTooLargeError } from "../problems/problems";
 import { FINETUNE_LIMITS } from "./limits";
 
 export interface LabelledImages {
@@ -90,6 +90,17 @@ async function readForm(body: Uint8Array<ArrayBuffer>, contentType: string): Pro
 }
 
 /**
+ * Refuse a fine-tune call whose Content-Type is neither multipart nor JSON, from its headers alone.
+ *
+ * @throws UnsupportedMediaTypeError
+ * @example
+ * checkLabelledMediaType(new Headers({ "content-type": "image/png" })); // throws 415
+ */
+export function checkLabelledMediaType(headers: Headers): string {
+  return requireMediaType(headers, ACCEPTED, "Send multipart/form-data with 'image' and 'label' fields, or JSON.");
+}
+
+/**
  * The labelled images of a fine-tune call, each probed and checked against the limits.
  *
  * @throws UnsupportedMediaTypeError, PayloadTooLargeError, ImageTooLargeError, InvalidRequestError, InvalidParameterError
@@ -97,12 +108,8 @@ async function readForm(body: Uint8Array<ArrayBuffer>, contentType: string): Pro
  * const { images, labels } = await readLabelledImages(c.req.raw);
  */
 export async function readLabelledImages(request: Request): Promise<LabelledImages> {
+  const type = checkLabelledMediaType(request.headers);
   const contentType = request.headers.get("content-type");
-  const type = mediaType(contentType);
-  if (!ACCEPTED.includes(type)) {
-    const detail = type ? `Content-Type '${type}' is not accepted.` : "The request has no Content-Type.";
-    throw new UnsupportedMediaTypeError(`${detail} Send multipart/form-data with 'image' and 'label' fields, or JSON.`, ACCEPTED);
-  }
   const body = await readBodyLimited(request, CLASSIFY_LIMITS.maxRequestBytes);
   if (body.byteLength === 0) throw new InvalidRequestError("The request body is empty.");
   return type === "application/json" ? readJson(body) : readForm(body, contentType!);

@@ -16,11 +16,14 @@
  * so that it can be copied (init "pretrained") but never changed in place.
  */
 import { Hono, type Context } from "hono";
+import { admitBody } from "../admission/admit-body";
+import { admitToModel } from "../admission/model-admission";
 import { requireAccess } from "../auth/require-access";
 import { classify, round, runModel, type ClassifierHead } from "../classify/classify";
 import { flipAverageFor } from "../classify/flip-average";
 import { classifyOptions, optionsFor, providerPreference } from "../classify/options";
-import { readBodyLimited, readImages } from "../classify/request";
+import { CLASSIFY_LIMITS } from "../classify/limits";
+import { checkImagesMediaType, readBodyLimited, readImages } from "../classify/request";
 import { servingContext, type AppEnv } from "../env";
 import { loadFile } from "../models/artifacts";
 import { findModel, getModel, getServableModel } from "../models/catalog";
@@ -37,7 +40,7 @@ import {
 } from "../problems/problems";
 import type { ClassifierInfo, FinetuneMetrics, HeadVersion, VersionInfo } from "./classifier-object";
 import { call, classifierObject } from "./client";
-import { readLabelledImages } from "./examples-request";
+import { checkLabelledMediaType, readLabelledImages } from "./examples-request";
 import { parseHeadFile, type Head } from "./head";
 
 type Ctx = Context<AppEnv>;
@@ -202,6 +205,7 @@ async function rollback(c: Ctx) {
 export async function classifyWithClassifier(c: Ctx, id: string) {
   const requested = classifyOptions(c.req.query(), c.env.EXECUTION_PROVIDER);
   const { model, classifier } = await resolveClassifier(c.env, id, parseVersion(c.req.query("version")));
+  admitToModel(c.get("admission"), model);
   const answer = await classify(model, readImages(c.req.raw), optionsFor(model, requested), servingContext(c), classifier);
   recordServed(c, answer);
   return c.json(answer);
@@ -209,13 +213,15 @@ export async function classifyWithClassifier(c: Ctx, id: string) {
 
 const write = requireAccess("write");
 const read = requireAccess("classify");
+const admitImages = admitBody(CLASSIFY_LIMITS.maxRequestBytes, checkImagesMediaType);
+const admitExamples = admitBody(CLASSIFY_LIMITS.maxRequestBytes, checkLabelledMediaType);
 
 export const classifierRoutes = new Hono<AppEnv>()
   .post("/v1/classifiers", write, createClassifier)
   .get("/v1/classifiers/:id", read, describeClassifier)
   .delete("/v1/classifiers/:id", write, deleteClassifier)
   .get("/v1/classifiers/:id/versions", read, listVersions)
-  .post("/v1/classifiers/:id/examples", write, (c) => finetune(c, c.req.param("id")))
+  .post("/v1/classifiers/:id/examples", write, admitExamples, (c) => finetune(c, c.req.param("id")))
   .post("/v1/classifiers/:id/rollback", write, rollback)
-  .post("/v1/classifiers/:id/classify", read, (c) => classifyWithClassifier(c, c.req.param("id")))
-  .post("/finetune", write, (c) => finetune(c, c.req.query("classifier")));
+  .post("/v1/classifiers/:id/classify", read, admitImages, (c) => classifyWithClassifier(c, c.req.param("id")))
+  .post("/finetune", write, admitExamples, (c) => finetune(c, c.req.query("classifier")));

@@ -1,7 +1,8 @@
 /** Classifying a batch of uploaded images with one served model, or with a classifier's head over it. */
 import type { Head } from "../classifiers/head";
 import { headLogits } from "../classifiers/head";
-import { decodeImage } from "../images/decode";
+import { admitToModel } from "../admission/model-admission";
+import { decodeBytes, decodeImage } from "../images/decode";
 import { averageMirrors, flipAverageFor, withMirrors } from "./flip-average";
 import { toModelInput, type InputSpec } from "../images/preprocess";
 import type { ServingContext } from "../env";
@@ -93,13 +94,18 @@ async function runAnnounced(
   images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
   { provider, flipAverage }: RunOptions,
-  { env, waitUntil }: ServingContext,
+  { env, waitUntil, admission }: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
   const { manifest } = model;
+  // A route that read its body first (fine-tuning) is admitted to its model here; classify routes did before reading.
+  if (admission && !admission.model) admitToModel(admission, model);
   const policy = batchingPolicy(model.config?.dynamicBatching, env.DYNAMIC_BATCHING);
   const { resident, coldStart } = residentModel(model, env.MODELS, policy, provider, waitUntil);
+  if (!resident.startup) admission?.modelIsCold();
   const slot = resident.batcher.expect(waitUntil);
 
+  // The graph of a first CIFAR-10 export averages the mirror itself (flipAverageFor): nothing to add.
+  const mirrored = flipAverage && !manifest.architecture.flipAverage;
   const { channels, height, width } = manifest.input;
   const size = channels * height * width;
   let input: Float32Array;
@@ -107,22 +113,34 @@ async function runAnnounced(
   let decodeMs: number;
   try {
     const uploaded = await images;
-    const decodeStart = performance.now();
     count = uploaded.length;
+    admission?.ready(uploaded.map((image) => ({ bytes: image.bytes.byteLength, format: image.header.format })), mirrored);
+    // Work that can no longer be answered in time is dropped before its decoding, the costly part.
+    const overdue = admission?.overdue();
+    if (overdue) throw overdue;
+    const decodeStart = performance.now();
+    const inputBytes = count * size * 4 * (mirrored ? 3 : 1);
+    admission?.hold(inputBytes);
     input = new Float32Array(count * size);
+    const hint = decodeHint(manifest.input);
     for (const [i, image] of uploaded.entries()) {
-      input.set(toModelInput(await decodeImage(image.bytes, image.header, decodeHint(manifest.input)), manifest.input), i * size);
+      const buffers = decodeBytes(image.header, hint);
+      admission?.hold(buffers);
+      const started = performance.now();
+      input.set(toModelInput(await decodeImage(image.bytes, image.header, hint), manifest.input), i * size);
+      admission?.decoded({ bytes: image.bytes.byteLength, format: image.header.format }, performance.now() - started);
+      admission?.free(buffers);
     }
+    admission?.decodingDone();
     decodeMs = performance.now() - decodeStart;
   } catch (error) {
     slot.cancel();
     throw error;
   }
 
-  // The graph of a first CIFAR-10 export averages the mirror itself (flipAverageFor): nothing to add.
-  const mirrored = flipAverage && !manifest.architecture.flipAverage;
   const run = mirrored ? withMirrors(input, count, manifest.input) : input;
-  const { outputs, sizes, batch } = await slot.submit(run, mirrored ? 2 * count : count, names);
+  const { outputs, sizes, batch } = await slot.submit(run, mirrored ? 2 * count : count, names, admission);
+  admission?.ran(batch.images, batch.inferenceMs);
   if (mirrored) for (const name of names) outputs[name] = averageMirrors(outputs[name]!, count, sizes[name]!);
   return {
     outputs,

@@ -86,10 +86,17 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
   return body;
 }
 
+/** Buffers that drained bodies are read into, reused: draining makes no garbage (workers/README.md, "Admission control"). */
+const drainBuffers: Uint8Array<ArrayBuffer>[] = [];
+const DRAIN_BUFFER_BYTES = 64 * 1024;
+
 /**
  * Read and drop what is left of a refused request's body (up to `limit` bytes), so that the
  * client can finish sending before it reads the answer: a server that answers early and hangs
- * up makes HTTP/1.1 clients fail with EPIPE/ECONNRESET instead of showing the 4xx.
+ * up makes HTTP/1.1 clients fail with EPIPE/ECONNRESET instead of showing the 4xx. It reads
+ * into reused buffers (a BYOB reader), which measured 2-3 ms of the isolate's thread for a
+ * 3.6 MB body where a default reader took 17. A client that sent `Expect: 100-continue` has not
+ * sent its body, and never will once it has the answer: nothing to drain.
  *
  * @example
  * app.onError(async (err, c) => { await discardBody(c.req.raw, limit); return problemResponse(err, c); });
@@ -97,16 +104,21 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
 export async function discardBody(request: Request, limit: number): Promise<void> {
   // A body declared over the limit is refused unread: waiting for it would be waiting for the attack.
   if (!request.body || request.bodyUsed || Number(request.headers.get("content-length") ?? 0) > limit) return;
+  if (/^100-continue$/i.test(request.headers.get("expect") ?? "")) return;
+  let buffer = drainBuffers.pop() ?? new Uint8Array(DRAIN_BUFFER_BYTES);
   try {
-    const reader = request.body.getReader();
+    const reader = request.body.getReader({ mode: "byob" });
     for (let total = 0; total <= limit; ) {
-      const { done, value } = await reader.read();
-      if (done) return;
+      const { done, value } = await reader.read(buffer);
+      if (value) buffer = new Uint8Array(value.buffer as ArrayBuffer);
+      if (done || !value) return;
       total += value.byteLength;
     }
     await reader.cancel();
   } catch {
     // The client went away (or the body cannot be read any more): there is nobody to wait for.
+  } finally {
+    if (buffer.byteLength === DRAIN_BUFFER_BYTES) drainBuffers.push(buffer);
   }
 }
 
@@ -177,6 +189,34 @@ async function readMultipart(body: Uint8Array<ArrayBuffer>, contentType: string)
 }
 
 /**
+ * Refuse a classify request whose Content-Type is neither an image nor multipart, from its
+ * headers alone (admission runs it before anything else: workers/admission/admit-body.ts).
+ *
+ * @throws UnsupportedMediaTypeError
+ * @example
+ * checkImagesMediaType(new Headers({ "content-type": "text/plain" })); // throws 415
+ */
+export function checkImagesMediaType(headers: Headers): void {
+  requireMediaType(headers, ACCEPTED, "Send an image file or multipart/form-data with 'image' parts.");
+}
+
+/**
+ * A request's media type, when it is one of `accepted`.
+ *
+ * @throws UnsupportedMediaTypeError naming what is accepted and `howTo` send it
+ * @example
+ * requireMediaType(request.headers, ["application/json"], "Send JSON."); // "application/json"
+ */
+export function requireMediaType(headers: Headers, accepted: readonly string[], howTo: string): string {
+  const type = mediaType(headers.get("content-type"));
+  if (!accepted.includes(type)) {
+    const detail = type ? `Content-Type '${type}' is not accepted.` : "The request has no Content-Type.";
+    throw new UnsupportedMediaTypeError(`${detail} ${howTo}`, [...accepted]);
+  }
+  return type;
+}
+
+/**
  * The images of a classify request, each probed and checked against the limits.
  *
  * @throws UnsupportedMediaTypeError, PayloadTooLargeError, ImageTooLargeError, InvalidRequestError
@@ -184,13 +224,9 @@ async function readMultipart(body: Uint8Array<ArrayBuffer>, contentType: string)
  * const images = await readImages(c.req.raw);
  */
 export async function readImages(request: Request): Promise<UploadedImage[]> {
+  checkImagesMediaType(request.headers);
   const contentType = request.headers.get("content-type");
-  const type = mediaType(contentType);
-  const isImage = (Object.values(IMAGE_MEDIA_TYPES) as string[]).includes(type);
-  if (!isImage && type !== "multipart/form-data") {
-    const detail = type ? `Content-Type '${type}' is not accepted.` : "The request has no Content-Type.";
-    throw new UnsupportedMediaTypeError(`${detail} Send an image file or multipart/form-data with 'image' parts.`, ACCEPTED);
-  }
+  const isImage = mediaType(contentType) !== "multipart/form-data";
   const body = await readBodyLimited(request, CLASSIFY_LIMITS.maxRequestBytes);
   if (body.byteLength === 0) throw new InvalidRequestError("The request body is empty.");
   if (isImage) return [checkImage("body", body)];

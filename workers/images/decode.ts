@@ -79,9 +79,25 @@ export interface SizeHint {
   height: number;
 }
 
+const reducible = (header: ImageHeader, atLeast: SizeHint | undefined) =>
+  header.format === "jpeg" && atLeast !== undefined && header.width >= 8 * atLeast.width && header.height >= 8 * atLeast.height;
+
+/**
+ * The memory decoding this image takes at its peak, from its header: its RGBA pixels at the
+ * scale it will be decoded at, twice for a PNG (its inflated scanlines beside them). What
+ * admission control holds for a decode (workers/admission).
+ *
+ * @example
+ * decodeBytes({ format: "jpeg", width: 4000, height: 3000 }, { width: 128, height: 128 }); // 750,000 (1/8 scale)
+ */
+export function decodeBytes(header: ImageHeader, atLeast?: SizeHint): number {
+  if (reducible(header, atLeast)) return Math.ceil(header.width / 8) * Math.ceil(header.height / 8) * 4;
+  return header.width * header.height * 4 * (header.format === "png" ? 2 : 1);
+}
+
 /** A JPEG at 1/8 scale when that still covers `atLeast`, else undefined (decode it whole). */
 function decodeReduced(bytes: Uint8Array, header: ImageHeader, atLeast: SizeHint | undefined): RgbaImage | undefined {
-  if (header.format !== "jpeg" || !atLeast || header.width < 8 * atLeast.width || header.height < 8 * atLeast.height) return undefined;
+  if (!reducible(header, atLeast)) return undefined;
   try {
     return decodeJpegEighth(bytes);
   } catch (err) {

@@ -42,6 +42,39 @@ describe("DynamicBatcher", () => {
     expect(b.batch).toMatchObject({ images: 4, requests: 3 });
   });
 
+  it("answers a request whose gate says it is overdue with that refusal, and runs its batch without it", async () => {
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 10_000 });
+    const slots = [batcher.expect(), batcher.expect(), batcher.expect()];
+    const started: string[] = [];
+    const gate = (name: string, overdue?: Error) => ({ overdue: () => overdue, running: () => started.push(name) });
+    const late = new Error("waited too long");
+    const results = Promise.allSettled([
+      slots[0]!.submit(rows(1, 1), 1, ["logits"], gate("a")),
+      slots[1]!.submit(rows(2, 2), 1, ["logits"], gate("b", late)),
+      slots[2]!.submit(rows(3, 3), 1, ["logits"], gate("c")),
+    ]);
+    const [a, b, c] = await results;
+    expect(batches).toEqual([2]);
+    expect(started).toEqual(["a", "c"]);
+    expect(b).toEqual({ status: "rejected", reason: late });
+    expect(a.status === "fulfilled" && [...a.value.outputs.logits!]).toEqual([2, 2]);
+    expect(c.status === "fulfilled" && [...c.value.outputs.logits!]).toEqual([6, 6]);
+    expect(c.status === "fulfilled" && c.value.batch).toMatchObject({ images: 2, requests: 2 });
+  });
+
+  it("runs nothing when every request of a batch is overdue, and serves the next batch", async () => {
+    const { run, batches } = doubling();
+    const batcher = new DynamicBatcher(run, { maxBatch: 32, windowMs: 10_000 });
+    const late = new Error("deadline passed");
+    await expect(batcher.expect().submit(rows(1, 1), 1, ["logits"], { overdue: () => late, running: () => undefined })).rejects.toBe(late);
+    expect(batches).toEqual([]);
+    await new Promise((r) => setTimeout(r, 5));
+    expect([...(await batcher.expect().submit(rows(2, 2), 1, ["logits"])).outputs.logits!]).toEqual([4, 4]);
+    await new Promise((r) => setTimeout(r, 5)); // a batch leaves the queue a task after it ran
+    expect(batcher.stats()).toEqual({ announced: 0, batches: 0 });
+  });
+
   it("starts a batch once the waiting images reach maxBatch, and keeps arrival order", async () => {
     const { run, batches } = doubling();
     const batcher = new DynamicBatcher(run, { maxBatch: 2, windowMs: 10_000 });

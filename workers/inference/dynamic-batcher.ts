@@ -53,10 +53,20 @@ export type BatchedResult = InferenceResult & { batch: BatchInfo };
 /** Runs one batch: rows of CHW inputs, `count` of them, fetching the outputs named. */
 export type BatchRunner = (input: Float32Array, count: number, names: readonly OutputName[]) => Promise<InferenceResult>;
 
+/**
+ * What a request's admission says when its batch is about to start (workers/admission): an error
+ * to answer instead of running its images (its deadline or its model's queue time passed, its
+ * client left), or nothing, and then that its images are running.
+ */
+export interface BatchGate {
+  overdue(): unknown;
+  running(): void;
+}
+
 /** A request's place in the batcher, from announcing it to submitting its images. */
 export interface BatchSlot {
-  /** Queue this request's images; resolves with its rows of the batch's outputs. */
-  submit(input: Float32Array, count: number, names: readonly OutputName[]): Promise<BatchedResult>;
+  /** Queue this request's images; resolves with its rows of the batch's outputs (or rejects with what `gate` said at the batch's start). */
+  submit(input: Float32Array, count: number, names: readonly OutputName[], gate?: BatchGate): Promise<BatchedResult>;
   /** The request will not submit (its images failed to decode): stop waiting for it. */
   cancel(): void;
 }
@@ -85,6 +95,7 @@ interface Member {
   count: number;
   names: readonly OutputName[];
   submittedAt: number;
+  gate?: BatchGate;
   outcome?: { result: BatchedResult } | { error: unknown };
 }
 
@@ -130,9 +141,9 @@ export class DynamicBatcher {
       announcement.settled.settle();
     };
     return {
-      submit: (input, count, names) => {
+      submit: (input, count, names, gate) => {
         settle();
-        return this.enqueue({ input, count, names, submittedAt: now(), keepAlive });
+        return this.enqueue({ input, count, names, submittedAt: now(), keepAlive, gate });
       },
       cancel: settle,
     };
@@ -235,23 +246,36 @@ export class DynamicBatcher {
     const finished = runner === batch.members[0] ? batch.finished : (batch.finished = signal());
     batch.state = "running";
     batch.dueSince = now();
-    const { members } = batch;
+    // Requests whose admission says they must not run now (overdue, client gone) are answered
+    // that, and the batch runs without them; their images never reach the model.
+    const members: Member[] = [];
+    for (const m of batch.members) {
+      const refusal = m.gate?.overdue();
+      if (refusal) m.outcome = { error: refusal };
+      else {
+        m.gate?.running();
+        members.push(m);
+      }
+    }
+    const images = members.reduce((sum, m) => sum + m.count, 0);
     const names = [...new Set(members.flatMap((m) => m.names))];
-    const input = members.length === 1 ? members[0]!.input : concat(members.map((m) => m.input));
     const started = now();
     try {
-      const result = await this.run(input, batch.images, names);
-      const inferenceMs = now() - started;
-      let row = 0;
-      for (const m of members) {
-        const mine: BatchedResult = { outputs: {}, sizes: {}, batch: { images: batch.images, requests: members.length, queueMs: started - m.submittedAt, inferenceMs } };
-        for (const name of m.names) {
-          const width = result.sizes[name]!;
-          mine.sizes[name] = width;
-          mine.outputs[name] = result.outputs[name]!.slice(row * width, (row + m.count) * width);
+      if (members.length > 0) {
+        const input = members.length === 1 ? members[0]!.input : concat(members.map((m) => m.input));
+        const result = await this.run(input, images, names);
+        const inferenceMs = now() - started;
+        let row = 0;
+        for (const m of members) {
+          const mine: BatchedResult = { outputs: {}, sizes: {}, batch: { images, requests: members.length, queueMs: started - m.submittedAt, inferenceMs } };
+          for (const name of m.names) {
+            const width = result.sizes[name]!;
+            mine.sizes[name] = width;
+            mine.outputs[name] = result.outputs[name]!.slice(row * width, (row + m.count) * width);
+          }
+          row += m.count;
+          m.outcome = { result: mine };
         }
-        row += m.count;
-        m.outcome = { result: mine };
       }
     } catch (error) {
       for (const m of members) m.outcome = { error };

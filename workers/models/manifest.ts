@@ -1,5 +1,6 @@
 /** The manifest that sits beside every model artifact in models/<id>/<version>/manifest.json. */
 import type { InputSpec } from "../images/preprocess";
+import type { AdmissionPolicy } from "../admission/policy";
 import type { BatchingPolicy } from "../inference/dynamic-batcher";
 import type { ServingSection } from "../inference/memory-budget";
 
@@ -63,6 +64,8 @@ export type ArtifactSource = { kind: "bundle"; bytes: ArrayBuffer } | { kind: "r
  */
 export interface ModelConfig {
   dynamicBatching?: Partial<BatchingPolicy>;
+  /** How many images may wait for it and how long, before requests are refused (workers/admission/policy.ts). */
+  admission?: Partial<AdmissionPolicy>;
   /** Whether a request that does not say runs the mirror pass too (mirrorable models; default true). */
   flipAverage?: boolean;
 }

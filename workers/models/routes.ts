@@ -6,6 +6,7 @@
  * the playground page on WebGPU).
  */
 import { Hono } from "hono";
+import { admissionPolicy } from "../admission/policy";
 import { requireAccess } from "../auth/require-access";
 import type { AppEnv, Env } from "../env";
 import { batchingPolicy } from "../inference/dynamic-batcher";
@@ -36,6 +37,7 @@ export function modelSummary(model: ServedModel, env: Pick<Env, "DYNAMIC_BATCHIN
     servable: manifest.serving.servable,
     memoryBytes: manifest.serving.memoryBytes,
     batching: batchingPolicy(config?.dynamicBatching, env.DYNAMIC_BATCHING),
+    admission: admissionPolicy(config?.admission),
     flipAverage: flipAverageFor(model, undefined),
   };
 }
@@ -47,7 +49,11 @@ export const modelRoutes = new Hono<AppEnv>()
     const models = (await listModels(c.env)).map((model) => ({ ...modelSummary(model, c.env), ...(findBuiltIn(model.manifest.id) ? {} : { versions: versions(model.manifest.id) }) }));
     return c.json({ default: c.env.DEFAULT_MODEL, models });
   })
-  .get("/v1/models/:id", async (c) => c.json((await getModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")))).manifest))
+  // The manifest, with the admission limits it is served with (models/<id>/config.json or the defaults).
+  .get("/v1/models/:id", async (c) => {
+    const model = await getModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")));
+    return c.json({ ...model.manifest, admission: admissionPolicy(model.config?.admission) });
+  })
   .get("/v1/models/:id/model.onnx", requireAccess("classify"), async (c) => {
     const model = await getServableModel(c.env, c.req.param("id"), parseVersion(c.req.query("version")));
     // The sha256 names the bytes exactly; a client that has them revalidates for free.

@@ -58,6 +58,7 @@ export function observeRequests(log: (line: string) => void = console.log): Midd
     const route = routePath(c, -1);
     const problem = c.get("problem");
     const classifierChange = c.get("classifierChange");
+    const refusal = c.get("refusal");
     const line = accessLogLine({
       requestId,
       method: c.req.method,
@@ -67,6 +68,7 @@ export function observeRequests(log: (line: string) => void = console.log): Midd
       durationMs: Math.round((performance.now() - started) * 1000) / 1000,
       ...(problem ? { problem } : {}),
       ...(classifierChange ? { classifierChange } : {}),
+      ...(refusal ? { refusal } : {}),
     }, served);
     log(JSON.stringify(line));
     recordRequestMetrics(line);

@@ -17,6 +17,14 @@ export interface ClassifierChange {
   examples?: number;
 }
 
+/** Why a request was refused to protect the service (workers/admission), and when to come back. */
+export interface Refusal {
+  reason: string;
+  retryAfterS: number;
+  /** The model (id@version) whose queue refused it, where one did. */
+  model?: string;
+}
+
 export interface AccessLogLine {
   message: "request";
   requestId: string;
@@ -34,6 +42,7 @@ export interface AccessLogLine {
   batch?: { images: number; requests: number };
   coldStart?: boolean;
   classifierChange?: ClassifierChange;
+  refusal?: Refusal;
 }
 
 /**

@@ -5,6 +5,7 @@
  * (labelled by `cnn_edge_isolate_info`), so sums across a deployment come from Workers Analytics
  * Engine (analytics-events.ts) instead.
  */
+import { admission } from "../admission/isolate-admission";
 import { currentEngine, residentModels } from "../inference/onnx-session";
 import type { AccessLogLine } from "./log-line";
 import { Counter, Gauge, Histogram, Registry, type Labels } from "./prometheus";
@@ -33,6 +34,11 @@ const coldStarts = registry.add(new Counter("cnn_edge_model_cold_starts_total", 
 const finetuneCalls = registry.add(new Counter("cnn_edge_finetune_calls_total", "Fine-tune calls that taught a classifier, by backbone model.", ["model"]));
 const finetuneExamples = registry.add(new Counter("cnn_edge_finetune_examples_total", "Labelled examples learned, by backbone model.", ["model"]));
 const versionsCreated = registry.add(new Counter("cnn_edge_classifier_versions_created_total", "Classifier versions created, by how (create, finetune, rollback).", ["kind"]));
+const refusals = registry.add(new Counter("cnn_edge_refusals_total", "Requests refused to protect the service (workers/admission), by reason (memory, queue-full, queue-time, deadline, rate-limit) and model.", ["reason", "model"]));
+registry.add(new Gauge("cnn_edge_queue_images", "Images waiting for each model in this isolate (decoding or queued for a batch), model@version.", () => Object.entries(admission.stats().queuedImages).map(([model, images]): [Labels, number] => [{ model }, images])));
+registry.add(new Gauge("cnn_edge_admission_in_flight_bytes", "Bytes that requests in flight hold (bodies, decode buffers, model inputs).", () => [[{}, admission.stats().inFlightBytes]]));
+registry.add(new Gauge("cnn_edge_admission_budget_bytes", "What requests in flight may hold together: the isolate's memory less ORT's heap and the runtime's margin.", () => [[{}, admission.stats().budgetBytes]]));
+registry.add(new Gauge("cnn_edge_admission_backlog_seconds", "Estimated CPU work ahead of a new request in this isolate.", () => [[{}, admission.stats().backlogMs / 1000]]));
 const problems = registry.add(new Counter("cnn_edge_problems_total", "Problem answers, by problem type and status.", ["type", "status"]));
 registry.add(new Gauge("cnn_edge_resident_sessions", "Model sessions resident in this isolate (model@version:providers).", () => residentModels().map((session): [Labels, number] => [{ session }, 1])));
 registry.add(new Gauge("cnn_edge_onnxruntime_heap_bytes", "onnxruntime's WASM heap in this isolate.", () => [[{}, currentEngine().heapBytes()]]));
@@ -56,6 +62,7 @@ export function recordRequestMetrics(line: AccessLogLine): void {
   requests.inc({ route, model, status_class: `${Math.floor(line.status / 100)}xx` });
   requestSeconds.observe({ route, model }, seconds(line.durationMs));
   if (line.problem) problems.inc({ type: line.problem, status: String(line.status) });
+  if (line.refusal) refusals.inc({ reason: line.refusal.reason, model: line.refusal.model?.split("@")[0] ?? model });
   if (line.model) {
     decodeSeconds.observe({ model }, seconds(line.timing?.decodeMs));
     queueSeconds.observe({ model }, seconds(line.timing?.queueMs));

@@ -44,8 +44,9 @@ const PROBLEM_STATUS: Record<number, string> = {
   413: "payload-too-large (bytes, parts or examples over a limit) or image-too-large (pixels, judged from the header).",
   415: "unsupported-media-type: another Content-Type, or bytes that are not PNG, JPEG or WebP.",
   422: "image-decode-failed, model-not-servable, model-refused (an upload the Worker cannot serve, with why), provider-unavailable or too-many-classes.",
+  429: "rate-limited: the API key used its requests for this period (Retry-After; workers/README.md, Admission control).",
   500: "internal-error: an unexpected fault, still a problem body.",
-  503: "auth-not-configured, model-unavailable, model-evicted, batch-abandoned or registration-busy (Retry-After).",
+  503: "overloaded (reason memory, queue-full or queue-time) or deadline-exceeded, refused to keep the isolate serving (Retry-After); auth-not-configured, model-unavailable, model-evicted, batch-abandoned or registration-busy (Retry-After).",
 };
 
 /** Problem answers for these statuses, each listing its problem types. */
@@ -115,12 +116,12 @@ const paths: RouteConfig[] = [
     method: "post", path: "/classify", tags: ["classify"], security: withKey,
     summary: "Classify with the default model, ?model=, or ?classifier=",
     request: { query: ClassifyQuery, body: images },
-    responses: { 200: { description: "Predictions per image, with timings.", content: json(ClassifyAnswer, classifyExample) }, ...problems(400, 401, 404, 409, 413, 415, 422, 503) },
+    responses: { 200: { description: "Predictions per image, with timings.", content: json(ClassifyAnswer, classifyExample) }, ...problems(400, 401, 404, 409, 413, 415, 422, 429, 503) },
   },
   {
     method: "post", path: "/v1/models/{id}/classify", tags: ["classify"], security: withKey, summary: "Classify with model id",
     request: { params: idParam("A served model's id."), query: ClassifyQuery.omit({ model: true, classifier: true }), body: images },
-    responses: { 200: { description: "Predictions per image, with timings.", content: json(ClassifyAnswer, classifyExample) }, ...problems(400, 401, 404, 413, 415, 422, 503) },
+    responses: { 200: { description: "Predictions per image, with timings.", content: json(ClassifyAnswer, classifyExample) }, ...problems(400, 401, 404, 413, 415, 422, 429, 503) },
   },
   {
     method: "get", path: "/v1/models", tags: ["models"], summary: "The served models, summarised, and the default",
@@ -131,7 +132,7 @@ const paths: RouteConfig[] = [
     request: { body: registration },
     responses: {
       201: { description: "The new version, validated in the Worker (Location: its URL).", content: json(RegisteredModel) },
-      ...problems(400, 401, 403, 409, 413, 415, 422, 503),
+      ...problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
     },
   },
   {
@@ -142,7 +143,7 @@ const paths: RouteConfig[] = [
   {
     method: "delete", path: "/v1/models/{id}", tags: ["models"], security: withKey, summary: "Delete a registered model, every version",
     request: { params: idParam("A registered model's id.") },
-    responses: { 200: { description: "The versions deleted.", content: json(ModelDeletedAnswer) }, ...problems(401, 403, 404, 503) },
+    responses: { 200: { description: "The versions deleted.", content: json(ModelDeletedAnswer) }, ...problems(401, 403, 404, 429, 503) },
   },
   {
     method: "get", path: "/v1/models/{id}/model.onnx", tags: ["models"], security: withKey, summary: "A model's ONNX file, its sha256 as the ETag",
@@ -150,48 +151,48 @@ const paths: RouteConfig[] = [
     responses: {
       200: { description: "The artifact.", content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } },
       304: { description: "If-None-Match matched the sha256." },
-      ...problems(401, 404, 422, 503),
+      ...problems(401, 404, 422, 429, 503),
     },
   },
   {
     method: "post", path: "/finetune", tags: ["classifiers"], security: withKey, summary: "Teach a classifier labelled examples: a new version",
-    request: { query: z.object({ classifier: z.string().optional().openapi({ description: "The classifier (or a classifier field in the body).", example: "shapes" }), provider: ClassifyQuery.shape.provider }), body: examples },
-    responses: { 200: { description: "The new version and its training metrics.", content: json(FinetuneAnswer, finetuneExample) }, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+    request: { query: z.object({ classifier: z.string().optional().openapi({ description: "The classifier (or a classifier field in the body).", example: "shapes" }), provider: ClassifyQuery.shape.provider, timeout_ms: ClassifyQuery.shape.timeout_ms }), body: examples },
+    responses: { 200: { description: "The new version and its training metrics.", content: json(FinetuneAnswer, finetuneExample) }, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
   },
   {
     method: "post", path: "/v1/classifiers", tags: ["classifiers"], security: withKey, summary: "Create a classifier on a backbone",
     request: { body: { required: true, content: json(CreateClassifierBody, { id: "shapes", backbone: "lenet", init: "empty" }) } },
-    responses: { 201: { description: "The classifier at version 1 (Location: its URL).", content: json(ClassifierInfo, classifierExample) }, ...problems(400, 401, 403, 404, 409, 422, 503) },
+    responses: { 201: { description: "The classifier at version 1 (Location: its URL).", content: json(ClassifierInfo, classifierExample) }, ...problems(400, 401, 403, 404, 409, 422, 429, 503) },
   },
   {
     method: "get", path: "/v1/classifiers/{id}", tags: ["classifiers"], security: withKey, summary: "A classifier's backbone, latest version, labels and examples",
     request: { params: idParam("A classifier's id (a served model's id is its own read-only classifier).") },
-    responses: { 200: { description: "The classifier.", content: json(ClassifierInfo, classifierExample) }, ...problems(400, 401, 404) },
+    responses: { 200: { description: "The classifier.", content: json(ClassifierInfo, classifierExample) }, ...problems(400, 401, 404, 429) },
   },
   {
     method: "delete", path: "/v1/classifiers/{id}", tags: ["classifiers"], security: withKey, summary: "Delete a classifier with its versions and examples",
     request: { params: idParam("A classifier's id.") },
-    responses: { 200: { description: "What was deleted.", content: json(DeletedAnswer) }, ...problems(400, 401, 403, 404, 503) },
+    responses: { 200: { description: "What was deleted.", content: json(DeletedAnswer) }, ...problems(400, 401, 403, 404, 429, 503) },
   },
   {
     method: "get", path: "/v1/classifiers/{id}/versions", tags: ["classifiers"], security: withKey, summary: "Every version, newest first, with its metrics",
     request: { params: idParam("A classifier's id.") },
-    responses: { 200: { description: "The versions.", content: json(VersionList) }, ...problems(400, 401, 404) },
+    responses: { 200: { description: "The versions.", content: json(VersionList) }, ...problems(400, 401, 404, 429) },
   },
   {
     method: "post", path: "/v1/classifiers/{id}/examples", tags: ["classifiers"], security: withKey, summary: "The same as POST /finetune?classifier={id}",
-    request: { params: idParam("A classifier's id."), query: z.object({ provider: ClassifyQuery.shape.provider }), body: examples },
-    responses: { 200: { description: "The new version and its training metrics.", content: json(FinetuneAnswer, finetuneExample) }, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 503) },
+    request: { params: idParam("A classifier's id."), query: z.object({ provider: ClassifyQuery.shape.provider, timeout_ms: ClassifyQuery.shape.timeout_ms }), body: examples },
+    responses: { 200: { description: "The new version and its training metrics.", content: json(FinetuneAnswer, finetuneExample) }, ...problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503) },
   },
   {
     method: "post", path: "/v1/classifiers/{id}/rollback", tags: ["classifiers"], security: withKey, summary: "A new version with an earlier version's head",
     request: { params: idParam("A classifier's id."), body: { required: true, content: json(RollbackBody, { version: 2 }) } },
-    responses: { 201: { description: "The new version.", content: json(RollbackAnswer) }, ...problems(400, 401, 403, 404, 503) },
+    responses: { 201: { description: "The new version.", content: json(RollbackAnswer) }, ...problems(400, 401, 403, 404, 429, 503) },
   },
   {
     method: "post", path: "/v1/classifiers/{id}/classify", tags: ["classify"], security: withKey, summary: "Classify with a classifier's latest version, or ?version=N",
     request: { params: idParam("A classifier's id."), query: ClassifyQuery.omit({ model: true, classifier: true }), body: images },
-    responses: { 200: { description: "Predictions per image, with the classifier and timings.", content: json(ClassifyAnswer) }, ...problems(400, 401, 404, 409, 413, 415, 422, 503) },
+    responses: { 200: { description: "Predictions per image, with the classifier and timings.", content: json(ClassifyAnswer) }, ...problems(400, 401, 404, 409, 413, 415, 422, 429, 503) },
   },
   {
     method: "get", path: "/healthz", tags: ["operations"], summary: "Where models run, memory, resident models, batchers",
@@ -199,7 +200,7 @@ const paths: RouteConfig[] = [
   },
   {
     method: "get", path: "/metrics", tags: ["operations"], security: withKey, summary: "This isolate's counters and histograms (Prometheus text format 0.0.4)",
-    responses: { 200: { description: "Metrics of the isolate that answered (workers/README.md, Metrics).", content: { "text/plain": { schema: z.string() } } }, ...problems(401) },
+    responses: { 200: { description: "Metrics of the isolate that answered (workers/README.md, Metrics).", content: { "text/plain": { schema: z.string() } } }, ...problems(401, 429) },
   },
   {
     method: "get", path: "/openapi.json", tags: ["operations"], summary: "This document",

@@ -7,6 +7,7 @@
 import { extendZodWithOpenApi } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { PROVIDER_PREFERENCES } from "../engine/engine";
+import { MAX_TIMEOUT_MS } from "../admission/deadline";
 import { CLASSIFIER_ID } from "../classifiers/limits";
 import { InvalidParameterError } from "../problems/problems";
 
@@ -19,6 +20,16 @@ const positiveInteger = (name: string) =>
     .refine((value) => /^\d+$/.test(value) && Number(value) >= 1, { error: (issue) => `${name} must be a positive integer, not '${String(issue.input)}'.` });
 
 const INCLUDABLE = ["logits", "embedding"] as const;
+
+/** ?timeout_ms= of every route that runs a model (parsed by workers/admission/deadline.ts, before the body is read). */
+const TimeoutMs = z
+  .string()
+  .refine((value) => /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= MAX_TIMEOUT_MS, { error: (issue) => `timeout_ms takes an integer number of milliseconds from 1 to ${MAX_TIMEOUT_MS}, not '${String(issue.input)}'.` })
+  .optional()
+  .openapi({
+    description: `The client's deadline, ms from arrival (1 to ${MAX_TIMEOUT_MS}): a request predicted to miss it is refused before its body is read, and one whose deadline passes before its images run is answered 503 deadline-exceeded without running them.`,
+    example: "2000",
+  });
 
 /** The query of POST /classify and POST /v1/models/{id}/classify. */
 export const ClassifyQuery = z.object({
@@ -41,6 +52,7 @@ export const ClassifyQuery = z.object({
     .enum(PROVIDER_PREFERENCES as [string, ...string[]], { error: (issue) => `provider takes ${PROVIDER_PREFERENCES.join(", ")}, not '${String(issue.input)}'.` })
     .optional()
     .openapi({ description: "Execution provider (default: the deployment's EXECUTION_PROVIDER). The Worker has WASM only; webgpu answers 422 there.", example: "auto" }),
+  timeout_ms: TimeoutMs,
 });
 
 /** ?version= of the classifier and model routes. */
@@ -152,6 +164,7 @@ export const ModelList = z
           servable: z.boolean(),
           memoryBytes: z.number().int(),
           batching: z.object({ maxBatch: z.number().int(), windowMs: z.number() }),
+          admission: z.object({ maxQueueImages: z.number().int(), maxQueueMs: z.number().int() }).openapi({ description: "Images that may wait for it and for how long before requests are refused (config.json admission)." }),
           flipAverage: z.boolean(),
         }),
     ),
@@ -214,5 +227,5 @@ export const RegisteredModel = ModelList.shape.models.element
 export const ModelDeletedAnswer = z.object({ deleted: z.object({ id: z.string(), versions: z.array(z.number().int()) }) }).openapi("ModelDeleted");
 
 export const Health = z
-  .object({ status: z.literal("ok"), models: z.array(z.string()), defaultModel: z.string(), auth: z.record(z.string(), z.unknown()), engine: z.record(z.string(), z.unknown()), memory: z.record(z.string(), z.unknown()), batching: z.record(z.string(), z.unknown()) })
+  .object({ status: z.literal("ok"), models: z.array(z.string()), defaultModel: z.string(), auth: z.record(z.string(), z.unknown()), engine: z.record(z.string(), z.unknown()), memory: z.record(z.string(), z.unknown()), batching: z.record(z.string(), z.unknown()), admission: z.record(z.string(), z.unknown()) })
   .openapi("Health");

@@ -7,6 +7,7 @@ interface RequestWithId {
   req: { url: string };
   get(key: "requestId"): string | undefined;
   set(key: "problem", value: string): void;
+  set(key: "refusal", value: { reason: string; retryAfterS: number; model?: string }): void;
 }
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
@@ -185,6 +186,49 @@ export class BatchAbandonedError extends ProblemError {
   }
 }
 
+/** Why a request was refused to protect the service (workers/admission): each a `reason` in the problem, the log and the metrics. */
+export type RefusalReason = "memory" | "queue-full" | "queue-time" | "deadline" | "rate-limit";
+
+/**
+ * A request refused so that the isolate keeps serving the rest: 503 (or 429 for a rate limit),
+ * always with `Retry-After`, and cheap: raised before the body is read wherever that can be known.
+ */
+export class RefusalError extends ProblemError {
+  constructor(
+    status: 503 | 429,
+    slug: string,
+    title: string,
+    detail: string,
+    readonly reason: RefusalReason,
+    readonly retryAfterSeconds: number,
+    extensions: Record<string, unknown> = {},
+  ) {
+    super(status, slug, title, detail, { reason, retryAfterSeconds, ...extensions });
+    this.headers = { "retry-after": String(retryAfterSeconds) };
+  }
+}
+
+/** The isolate is over a limit that keeps it alive and answering in time: its in-flight memory, or a model's queue (images or wait). */
+export class OverloadedError extends RefusalError {
+  constructor(reason: "memory" | "queue-full" | "queue-time", detail: string, retryAfterSeconds: number, extensions: Record<string, unknown> = {}) {
+    super(503, "overloaded", "Service overloaded", detail, reason, retryAfterSeconds, extensions);
+  }
+}
+
+/** The client's own deadline (timeout_ms) passed, or would pass before the request could be answered. */
+export class DeadlineExceededError extends RefusalError {
+  constructor(detail: string, retryAfterSeconds: number, extensions: Record<string, unknown> = {}) {
+    super(503, "deadline-exceeded", "Deadline exceeded", detail, "deadline", retryAfterSeconds, extensions);
+  }
+}
+
+/** The API key used its share of requests for this period (the Workers Rate Limiting binding). */
+export class RateLimitedError extends RefusalError {
+  constructor(scope: string, retryAfterSeconds: number) {
+    super(429, "rate-limited", "Rate limit exceeded", `This API key has sent more ${scope} requests than its limit allows in this period; retry in ${retryAfterSeconds} s.`, "rate-limit", retryAfterSeconds, { scope });
+  }
+}
+
 /** The execution provider a request or deployment forces cannot run the model on this host. */
 export class ProviderUnavailableError extends ProblemError {
   constructor(provider: string, detail: string, available: readonly string[]) {
@@ -264,6 +308,10 @@ export class AuthNotConfiguredError extends ProblemError {
 export function problemResponse(err: unknown, c: RequestWithId): Response {
   const response = renderProblem(err, c.req.url, c.get("requestId"));
   c.set("problem", err instanceof ProblemError ? err.slug : "internal-error");
+  if (err instanceof RefusalError) {
+    const model = err.extensions.model;
+    c.set("refusal", { reason: err.reason, retryAfterS: err.retryAfterSeconds, ...(typeof model === "string" ? { model } : {}) });
+  }
   return response;
 }
 

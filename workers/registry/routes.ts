@@ -8,17 +8,19 @@
  * POST /v1/models/{id}/classify?version=N (default: the latest).
  */
 import { Hono } from "hono";
+import { admitBody } from "../admission/admit-body";
 import { requireAccess } from "../auth/require-access";
 import type { AppEnv } from "../env";
 import { findBuiltIn, listModels } from "../models/catalog";
 import { modelSummary } from "../models/routes";
 import { BuiltInModelError, UnknownModelError } from "../problems/problems";
+import { REGISTRATION_LIMITS } from "./limits";
 import { readRegistration, registerModel, unregisterModel } from "./registration";
 
 const write = requireAccess("write");
 
 export const registryRoutes = new Hono<AppEnv>()
-  .post("/v1/models", write, async (c) => {
+  .post("/v1/models", write, admitBody(REGISTRATION_LIMITS.maxRequestBytes), async (c) => {
     const { bytes, settings } = await readRegistration(c.req.raw);
     // Once the upload is read, a client that hangs up does not cut the registration short: it
     // finishes (or refuses) whole, so no half-written version and no validation slot are left behind.
