@@ -4,24 +4,16 @@ exported before it existed; new exports write it themselves.
 
     /usr/bin/python3 scripts/export_head.py models/lenet/1 models/resnet-edge/1 ...
 """
-import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training.export import load_checkpoint  # noqa: E402
+from training.export import load_checkpoint, model_folders_cli  # noqa: E402
 from training.head import write_head  # noqa: E402
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model_dirs", type=Path, nargs="+")
-    p.add_argument("--threads", type=int, default=2)
-    args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    for model_dir in args.model_dirs:
+    for model_dir in model_folders_cli(__doc__):
         model, _ = load_checkpoint(model_dir)
         head = write_head(model, model_dir)["head"]
         print(f"{model_dir}: {head['file']} {head['bytes']} bytes, {head['classes']} classes x {head['embeddingSize']}, "

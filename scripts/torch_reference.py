@@ -5,7 +5,8 @@
     /usr/bin/python3 scripts/torch_reference.py models/lenet/1 --random 8 --seed 1  # fixed random inputs
 
 --flip-average answers as a request with flip_average=true: the mean over each image and its
-mirror (a graph with the average inside does that anyway). --pixels reads uint8 images [N, H, W] (grayscale models) or [N, H, W, 3] (RGB models) at the
+mirror (a graph with the average inside does that anyway); --translate-average as one with
+translate_average=true too (airbench94's six views). --pixels reads uint8 images [N, H, W] (grayscale models) or [N, H, W, 3] (RGB models) at the
 model's input size, and normalises them as training did. Prints
 {"inputs"?: [[...]], "embedding": [[...]], "logits": [[...]]} to stdout; random inputs are
 included so that the consumer can feed the same floats to ONNX.
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from training.architectures import FlipAveraged  # noqa: E402
+from training.architectures import FlipAveraged, TranslateAveraged  # noqa: E402
 from training.datasets import normalise  # noqa: E402
 from training.export import load_checkpoint  # noqa: E402
 
@@ -32,11 +33,14 @@ def main():
     source.add_argument("--random", type=int, metavar="N", help="N standard-normal inputs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--flip-average", action="store_true", help="average each image's outputs with its mirror's")
+    p.add_argument("--translate-average", action="store_true", help="airbench94's mirror and one-pixel-shift views, weighted as the Worker does")
     args = p.parse_args()
 
     torch.set_num_threads(1)
     model, manifest = load_checkpoint(args.model_dir)
-    if args.flip_average and not isinstance(model, FlipAveraged):
+    if args.translate_average:
+        model = TranslateAveraged(model)
+    elif args.flip_average and not isinstance(model, FlipAveraged):
         model = FlipAveraged(model)
     spec = manifest["input"]
     out = {}

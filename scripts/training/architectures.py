@@ -191,6 +191,27 @@ class FlipAveraged(nn.Module):
         return embedding, self.model.head(embedding)
 
 
+class TranslateAveraged(nn.Module):
+    """airbench94's full test-time augmentation, as a request with translate_average=true gets it
+    (workers/classify/translate-average.ts): half the mirror-averaged embedding of the image, half
+    the mean of the mirror-averaged embeddings of the image shifted one pixel up-left and one pixel
+    down-right (reflect padding); the logits are the head applied to it."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        def mirrored(view: torch.Tensor) -> torch.Tensor:
+            return (self.model.features(view) + self.model.features(torch.flip(view, dims=[3]))) / 2
+
+        h, w = x.shape[2], x.shape[3]
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        shifted = (mirrored(padded[:, :, 0:h, 0:w]) + mirrored(padded[:, :, 2:h + 2, 2:w + 2])) / 2
+        embedding = (mirrored(x) + shifted) / 2
+        return embedding, self.model.head(embedding)
+
+
 ARCHITECTURES = {"lenet": LeNet, "vggish": VGGish, "resnet50": ResNet50, "resnet-edge": ResNetEdge}
 
 

@@ -90,3 +90,9 @@ def mirror_accuracies(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) 
     if isinstance(model, FlipAveraged):
         return {"flipAveraged": evaluate(model, x, y)}
     return {"flipAveraged": evaluate(FlipAveraged(model), x, y), "singlePass": evaluate(model, x, y)}
+
+
+def translate_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Validation accuracy with airbench94's six views averaged (translate_average=true)."""
+    from .architectures import TranslateAveraged
+    return evaluate(TranslateAveraged(model), x, y)

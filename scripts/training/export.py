@@ -6,6 +6,7 @@ Layout (one folder per model, one subfolder per version, artifact and manifest s
     models/<id>/<version>/model.pt        the PyTorch state_dict it was exported from
     models/<id>/<version>/head.bin        its trained head and replay exemplars (head.py)
 """
+import argparse
 import datetime
 import hashlib
 import json
@@ -69,6 +70,17 @@ def load_checkpoint(model_dir: Path) -> tuple[torch.nn.Module, dict]:
         state = load_quantized_state(state, model)
     model.load_state_dict(state)
     return model.eval(), manifest
+
+
+def model_folders_cli(doc: str) -> list[Path]:
+    """The command line of a script over model folders (`doc` its help): their paths, with
+    torch's threads set from --threads (default 2)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model_dirs", type=Path, nargs="+")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    return args.model_dirs
 
 
 def served_view(model: torch.nn.Module, manifest: dict) -> torch.nn.Module:

@@ -34,7 +34,7 @@ interface Result {
 
 interface Answer {
   results: Result[];
-  timing: { flipAverage: boolean; batch: { images: number } };
+  timing: { flipAverage: boolean; translateAverage: boolean; batch: { images: number } };
 }
 
 async function classifyAll(modelId: string, subset: LabelledFile[], query = ""): Promise<{ results: Result[]; flipAverage: boolean }> {
@@ -68,9 +68,9 @@ it("the repository has a CIFAR-10 model to serve", () => {
 const logitTolerance = (manifest: { quantization?: { scheme: string } }) => (computesInIntegers(manifest) ? 0.1 : 1e-3);
 
 /** Hold served answers against PyTorch's on the same decoded pixels: top-1 agreement and the largest logit difference. */
-async function expectAgreesWithTorch(model: RepositoryModel, subset: LabelledFile[], results: Result[], flipAverage: boolean) {
+async function expectAgreesWithTorch(model: RepositoryModel, subset: LabelledFile[], results: Result[], flipAverage: boolean, translateAverage = false) {
   expect(results.map((r) => r.image)).toEqual(subset.map((f) => f.name));
-  const torch = torchOnPixels(dirname(model.artifactPath), await pixelsOf(subset), { flipAverage });
+  const torch = torchOnPixels(dirname(model.artifactPath), await pixelsOf(subset), { flipAverage, translateAverage });
   let agree = 0;
   let correct = 0;
   let maxDiff = 0;
@@ -79,7 +79,7 @@ async function expectAgreesWithTorch(model: RepositoryModel, subset: LabelledFil
     if (argmax(result.logits) === argmax(torch.logits[i]!)) agree++;
     if (argmax(result.logits) === subset[i]!.label) correct++;
   });
-  console.log(`${model.id}${flipAverage ? " (flip-averaged)" : " (single pass)"}: agreement ${((100 * agree) / subset.length).toFixed(2)} %, ` +
+  console.log(`${model.id}${translateAverage ? " (translate-averaged)" : flipAverage ? " (flip-averaged)" : " (single pass)"}: agreement ${((100 * agree) / subset.length).toFixed(2)} %, ` +
     `accuracy ${((100 * correct) / subset.length).toFixed(2)} %, max |logit diff| ${maxDiff.toExponential(2)} (${model.source.kind})`);
   expect(agree / subset.length).toBeGreaterThanOrEqual(0.995);
   expect(maxDiff).toBeLessThan(logitTolerance(model.manifest));
@@ -104,6 +104,22 @@ describe.each(models.map((model) => [model.id, model] as const))("%s", (id, mode
     const { results, flipAverage } = await classifyAll(id, subset, "&flip_average=false");
     expect(flipAverage).toBe(false);
     await expectAgreesWithTorch(model, subset, results, false);
+  }, 300_000);
+
+  it(legacy ? "refuses translate_average=true: its graph runs both mirror views itself" : "with translate_average=true runs six views of each image and agrees with PyTorch's airbench94 average", async () => {
+    const subset = files.filter((_, i) => i % 25 === 0);
+    const post = (query: string) => worker.fetch(`/v1/models/${id}/classify?${query}`, { method: "POST", body: subset[0]!.bytes, headers: { "content-type": "image/jpeg" } });
+    const refusals = legacy ? ["translate_average=true"] : ["translate_average=true&flip_average=false", "translate_average=yes"];
+    for (const query of refusals) {
+      const res = await post(query);
+      expect(res.status, query).toBe(400);
+      expect(((await res.json()) as { parameter: string }).parameter).toBe("translate_average");
+    }
+    if (legacy) return;
+    const res = await post("translate_average=true");
+    expect(((await res.json()) as Answer).timing).toMatchObject({ flipAverage: true, translateAverage: true, batch: { images: 6 } });
+    const { results } = await classifyAll(id, subset, "&translate_average=true");
+    await expectAgreesWithTorch(model, subset, results, true, true);
   }, 300_000);
 });
 

@@ -21,10 +21,10 @@ function reference(args: string[]): TorchOutputs {
 }
 
 /** Outputs for raw uint8 images at the model's input size; with `flipAverage`, each the mean with its mirror's. */
-export function torchOnPixels(modelDir: string, pixels: Uint8Array, { flipAverage = false } = {}): TorchOutputs {
+export function torchOnPixels(modelDir: string, pixels: Uint8Array, { flipAverage = false, translateAverage = false } = {}): TorchOutputs {
   const file = join(mkdtempSync(join(tmpdir(), "cnn-edge-")), "pixels.u8");
   writeFileSync(file, pixels);
-  return reference([modelDir, "--pixels", file, ...(flipAverage ? ["--flip-average"] : [])]);
+  return reference([modelDir, "--pixels", file, ...(flipAverage ? ["--flip-average"] : []), ...(translateAverage ? ["--translate-average"] : [])]);
 }
 
 /** Outputs (and the inputs) for `count` fixed standard-normal inputs. */

@@ -51,7 +51,7 @@ describe("AdmissionController", () => {
     const controller = new AdmissionController(() => 100 * MIB);
     const a = controller.admit({ bytes: 1000 });
     a.forModel("m@1", policy);
-    a.ready([{ bytes: 1000, format: "png" }, { bytes: 1000, format: "png" }, { bytes: 1000, format: "png" }], false);
+    a.ready([{ bytes: 1000, format: "png" }, { bytes: 1000, format: "png" }, { bytes: 1000, format: "png" }], 1);
     controller.admit({ bytes: 1000 }).forModel("m@1", policy);
     expect(controller.stats().queuedImages).toEqual({ "m@1": 4 });
     expect(refusal(() => controller.admit({ bytes: 1000 }).forModel("m@1", policy))).toMatchObject({ reason: "queue-full" });
@@ -106,7 +106,7 @@ describe("AdmissionController", () => {
     const ticket = controller.admit({ bytes: 1000, deadline: performance.now() + 5_000 });
     ticket.forModel("m@1", policy);
     vi.advanceTimersByTime(3_000); // a slow upload does not count
-    ticket.ready([{ bytes: 1000, format: "png" }], false);
+    ticket.ready([{ bytes: 1000, format: "png" }], 1);
     vi.advanceTimersByTime(600);
     ticket.decoded({ bytes: 1000, format: "png" }, 600);
     expect(ticket.overdue()).toBeUndefined();
@@ -128,7 +128,7 @@ describe("AdmissionController", () => {
       const ticket = controller.admit({ bytes: 1000 });
       ticket.forModel("m@1", policy);
       vi.advanceTimersByTime(uploadMs);
-      ticket.ready([{ bytes: 1000, format: "png" }], false);
+      ticket.ready([{ bytes: 1000, format: "png" }], 1);
       vi.advanceTimersByTime(waitMs);
       ticket.running();
       ticket.release();
@@ -147,7 +147,7 @@ describe("AdmissionController", () => {
     const ticket = controller.admit({ bytes: 1000 });
     ticket.forModel("m@1", policy);
     ticket.modelIsCold();
-    ticket.ready([{ bytes: 1000, format: "png" }], false);
+    ticket.ready([{ bytes: 1000, format: "png" }], 1);
     vi.advanceTimersByTime(5_000);
     expect(ticket.overdue()).toBeUndefined();
   });
@@ -158,7 +158,7 @@ describe("AdmissionController", () => {
     expect(controller.stats().inFlightBytes).toBe(32 * MIB);
     expect(controller.backlogMs()).toBeLessThan(20); // its decoding is not estimated as 32 MiB of images
     ticket.forModel("m@1", policy);
-    ticket.ready([{ bytes: 2 * MIB, format: "jpeg" }], false);
+    ticket.ready([{ bytes: 2 * MIB, format: "jpeg" }], 1);
     expect(controller.stats().inFlightBytes).toBe(2 * MIB);
   });
 

@@ -137,12 +137,13 @@ export class Ticket {
   }
 
   /**
-   * The request's images are known (its body was read and parsed): the queue counts them, their
-   * decoding is estimated by their formats, and the body holds what it really is.
+   * The request's images are known (its body was read and parsed), each to run as `views` inputs
+   * (2 with its mirror, 6 translate-averaged): the queue counts them, their decoding is estimated
+   * by their formats, and the body holds what it really is.
    *
    * @throws OverloadedError (queue-full)
    */
-  ready(uploaded: readonly { bytes: number; format: ImageFormat }[], mirrored: boolean): void {
+  ready(uploaded: readonly { bytes: number; format: ImageFormat }[], views: number): void {
     this.touch();
     this.readyAt = now();
     const encodedBytes = uploaded.reduce((sum, image) => sum + image.bytes, 0);
@@ -152,7 +153,7 @@ export class Ticket {
     }
     this.decodeMs = uploaded.reduce((sum, image) => sum + this.controller.decodeEstimateMs(image.bytes, image.format), 0);
     const images = uploaded.length;
-    const run = mirrored ? 2 * images : images;
+    const run = views * images;
     if (this.model) {
       if (images > this.images) this.controller.checkQueue(this, images);
       this.inferenceMs = run * this.controller.inferenceMsPerImage(this.model.key);

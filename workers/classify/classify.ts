@@ -4,6 +4,7 @@ import { headLogits } from "../classifiers/head";
 import { admitToModel } from "../admission/model-admission";
 import { decodeBytes, decodeImage } from "../images/decode";
 import { averageMirrors, flipAverageFor, withMirrors } from "./flip-average";
+import { TRANSLATE_VIEWS, averageTranslations, translateAverageFor, withTranslations } from "./translate-average";
 import { toModelInput, type InputSpec } from "../images/preprocess";
 import type { ServingContext } from "../env";
 import type { ExecutionProvider, InferenceResult, ProviderPreference } from "../engine/engine";
@@ -36,6 +37,8 @@ export interface Timing {
   batch: { images: number; requests: number };
   /** Whether each image's mirror ran too and the answer is the mean of both (workers/classify/flip-average.ts). */
   flipAverage: boolean;
+  /** Whether the one-pixel shifts ran too, six views in all (workers/classify/translate-average.ts). */
+  translateAverage: boolean;
   coldStart: boolean;
   /** On a cold start: fetching and checking the artifact, and ORT creating the session (or that the isolate created it as it started). */
   startup?: SessionStartup;
@@ -61,10 +64,11 @@ export interface ClassifierHead {
  */
 const decodeHint = (input: InputSpec) => ({ width: 4 * input.width, height: 4 * input.height });
 
-/** How a model run goes: on which provider, and with the mirror pass or without (flipAverageFor). */
+/** How a model run goes: on which provider, with the mirror pass or without (flipAverageFor), with the shifted views or without (translateAverageFor). */
 export interface RunOptions {
   provider: ProviderPreference;
   flipAverage: boolean;
+  translateAverage?: boolean;
 }
 
 /**
@@ -93,7 +97,7 @@ async function runAnnounced(
   model: ServedModel,
   images: UploadedImage[] | Promise<UploadedImage[]>,
   names: readonly OutputName[],
-  { provider, flipAverage }: RunOptions,
+  { provider, flipAverage, translateAverage = false }: RunOptions,
   { env, waitUntil, admission }: ServingContext,
 ): Promise<InferenceResult & { timing: Timing }> {
   const { manifest } = model;
@@ -106,6 +110,7 @@ async function runAnnounced(
 
   // The graph of a first CIFAR-10 export averages the mirror itself (flipAverageFor): nothing to add.
   const mirrored = flipAverage && !manifest.architecture.flipAverage;
+  const views = translateAverage ? TRANSLATE_VIEWS : mirrored ? 2 : 1;
   const { channels, height, width } = manifest.input;
   const size = channels * height * width;
   let input: Float32Array;
@@ -114,12 +119,13 @@ async function runAnnounced(
   try {
     const uploaded = await images;
     count = uploaded.length;
-    admission?.ready(uploaded.map((image) => ({ bytes: image.bytes.byteLength, format: image.header.format })), mirrored);
+    admission?.ready(uploaded.map((image) => ({ bytes: image.bytes.byteLength, format: image.header.format })), views);
     // Work that can no longer be answered in time is dropped before its decoding, the costly part.
     const overdue = admission?.overdue();
     if (overdue) throw overdue;
     const decodeStart = performance.now();
-    const inputBytes = count * size * 4 * (mirrored ? 3 : 1);
+    // The decoded input, and the batch of its views beside it where there are several.
+    const inputBytes = count * size * 4 * (views > 1 ? views + 1 : 1);
     admission?.hold(inputBytes);
     input = new Float32Array(count * size);
     const hint = decodeHint(manifest.input);
@@ -138,10 +144,11 @@ async function runAnnounced(
     throw error;
   }
 
-  const run = mirrored ? withMirrors(input, count, manifest.input) : input;
-  const { outputs, sizes, batch } = await slot.submit(run, mirrored ? 2 * count : count, names, admission);
+  const run = translateAverage ? withTranslations(input, count, manifest.input) : mirrored ? withMirrors(input, count, manifest.input) : input;
+  const { outputs, sizes, batch } = await slot.submit(run, views * count, names, admission);
   admission?.ran(batch.images, batch.inferenceMs);
-  if (mirrored) for (const name of names) outputs[name] = averageMirrors(outputs[name]!, count, sizes[name]!);
+  const average = translateAverage ? averageTranslations : mirrored ? averageMirrors : undefined;
+  if (average) for (const name of names) outputs[name] = average(outputs[name]!, count, sizes[name]!);
   return {
     outputs,
     sizes,
@@ -152,6 +159,7 @@ async function runAnnounced(
       inferenceMs: round(batch.inferenceMs),
       batch: { images: batch.images, requests: batch.requests },
       flipAverage,
+      translateAverage,
       coldStart,
       ...(coldStart ? { startup: startupTiming(resident) } : {}),
     },
@@ -174,7 +182,8 @@ export async function classify(
   const { manifest } = model;
   const names = new Set<OutputName>([classifier ? "embedding" : "logits", ...options.include]);
   if (classifier) names.delete("logits");
-  const run = { provider: options.provider, flipAverage: flipAverageFor(model, options.flipAverage) };
+  const flipAverage = flipAverageFor(model, options.flipAverage);
+  const run = { provider: options.provider, flipAverage, translateAverage: translateAverageFor(model, options.translateAverage, flipAverage) };
   const { outputs, sizes, timing } = await runModel(model, images, [...names], run, serving);
   const uploaded = await images;
   if (classifier) {

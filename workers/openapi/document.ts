@@ -107,7 +107,7 @@ const registration = {
   },
 };
 
-const classifyExample = { model: { id: "lenet", version: 1 }, results: [{ image: "body", format: "png", width: 28, height: 28, predictions: [{ label: "7", index: 7, probability: 0.9999 }] }], timing: { provider: "wasm", decodeMs: 0, queueMs: 0, inferenceMs: 1, batch: { images: 1, requests: 1 }, flipAverage: false, coldStart: false } };
+const classifyExample = { model: { id: "lenet", version: 1 }, results: [{ image: "body", format: "png", width: 28, height: 28, predictions: [{ label: "7", index: 7, probability: 0.9999 }] }], timing: { provider: "wasm", decodeMs: 0, queueMs: 0, inferenceMs: 1, batch: { images: 1, requests: 1 }, flipAverage: false, translateAverage: false, coldStart: false } };
 const classifierExample = { id: "shapes", backbone: { id: "lenet", version: 1 }, init: "empty", createdAt: "2026-12-02T10:00:00.000Z", embeddingSize: 500, version: 1, labels: [], examples: 0, baseExemplars: 0 };
 const finetuneExample = { classifier: { id: "shapes", version: 2 }, labels: ["seven", "two"], metrics: { loss: 0.0001, accuracy: 1, accuracyBefore: 0, newClasses: ["seven", "two"], replayed: 0, steps: 60, taught: 2, examples: 2, classes: 2, updateMs: 10 }, timing: { ...classifyExample.timing, batch: { images: 2, requests: 1 }, embedMs: 1, updateMs: 7, totalMs: 23 } };
 
