@@ -5,7 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env";
-import { PayloadTooLargeError } from "../problems/problems";
+import { checkDeclaredLength } from "../classify/request";
 import { admission } from "./isolate-admission";
 import { deadlineFrom } from "./deadline";
 import { bodyBytesToHold, bodyImageFormat } from "./unread-body";
@@ -23,7 +23,7 @@ import { bodyBytesToHold, bodyImageFormat } from "./unread-body";
 export function admitBody(limit: number, checkHeaders?: (headers: Headers) => unknown): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const headers = c.req.raw.headers;
-    if (Number(headers.get("content-length") ?? NaN) > limit) throw new PayloadTooLargeError(`The request body exceeds ${limit} bytes.`, { maxRequestBytes: limit });
+    checkDeclaredLength(headers, limit);
     checkHeaders?.(headers);
     const deadline = deadlineFrom(c.req.query("timeout_ms"), performance.now());
     const ticket = admission.admit({ ...bodyBytesToHold(headers, limit), format: bodyImageFormat(headers), deadline, signal: c.req.raw.signal });

@@ -28,7 +28,7 @@ export const ADMISSION_BOUNDS = { maxQueueImages: [1, 4096], maxQueueMs: [50, 30
  * The policy a model is served with: its config's settings over the defaults.
  *
  * @example
- * admissionPolicy({ maxQueueMs: 1000 }); // { maxQueueImages: 256, maxQueueMs: 1000 }
+ * admissionPolicy({ maxQueueMs: 1000 }); // { maxQueueImages: 64, maxQueueMs: 1000 }
  */
 export function admissionPolicy(configured: Partial<AdmissionPolicy> | undefined): AdmissionPolicy {
   return { ...DEFAULT_ADMISSION, ...configured };

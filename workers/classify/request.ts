@@ -32,6 +32,22 @@ export function mediaType(contentType: string | null | undefined): string {
   return (contentType ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
+const bodyTooLarge = (limit: number) => new PayloadTooLargeError(`The request body exceeds ${limit} bytes.`, { maxRequestBytes: limit });
+
+/**
+ * A body's declared Content-Length (NaN without one), refusing one declared over `limit` from
+ * the headers alone (admission runs it before anything else: workers/admission/admit-body.ts).
+ *
+ * @throws PayloadTooLargeError when the declared length is over the limit
+ * @example
+ * checkDeclaredLength(new Headers({ "content-length": "3000" }), 1024); // throws 413
+ */
+export function checkDeclaredLength(headers: Headers, limit: number): number {
+  const declared = Number(headers.get("content-length") ?? NaN);
+  if (declared > limit) throw bodyTooLarge(limit);
+  return declared;
+}
+
 /**
  * Read a body up to `limit` bytes; a longer one is refused as soon as it passes the limit,
  * whatever its Content-Length said.
@@ -41,10 +57,7 @@ export function mediaType(contentType: string | null | undefined): string {
  * const body = await readBodyLimited(request, CLASSIFY_LIMITS.maxRequestBytes);
  */
 export async function readBodyLimited(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer>> {
-  const declared = Number(request.headers.get("content-length") ?? NaN);
-  const tooLarge = () =>
-    new PayloadTooLargeError(`The request body exceeds ${limit} bytes.`, { maxRequestBytes: limit });
-  if (declared > limit) throw tooLarge();
+  const declared = checkDeclaredLength(request.headers, limit);
   if (!request.body) return new Uint8Array(0);
   // A declared length within the limit is all the HTTP layer will deliver, so one native read
   // is safe, and it costs a small upload about a tenth of the stream loop below (profiled).
@@ -55,7 +68,7 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
     } catch {
       throw new IncompleteBodyError(undefined, declared);
     }
-    if (body.byteLength > limit) throw tooLarge(); // a Request made in-process may carry a wrong header
+    if (body.byteLength > limit) throw bodyTooLarge(limit); // a Request made in-process may carry a wrong header
     return new Uint8Array(body);
   }
   const chunks: Uint8Array[] = [];
@@ -73,7 +86,7 @@ export async function readBodyLimited(request: Request, limit: number): Promise<
     total += value.byteLength;
     if (total > limit) {
       await reader.cancel();
-      throw tooLarge();
+      throw bodyTooLarge(limit);
     }
     chunks.push(value);
   }
